@@ -1,0 +1,73 @@
+"""The application: settings, database, route table, middleware, error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from . import errors
+from .config import ROOT, Settings
+from .db import Database
+from .i18n import LocaleMiddleware
+from .security import CSRFMiddleware, SecurityHeadersMiddleware
+from .templating import make_templates
+from .web import api, auth, console, field, public
+
+GET, POST = ["GET"], ["POST"]
+BOTH = ["GET", "POST"]
+
+routes = [
+    Route("/", public.root, methods=GET),
+    Route("/healthz", public.healthz, methods=GET),
+    Route("/language/{code}", public.language, methods=GET),
+    Route("/login", auth.login, methods=BOTH),
+    Route("/logout", auth.logout, methods=POST),
+    Route("/setup", auth.setup, methods=BOTH),
+    Route("/invite/{token}", auth.invitation, methods=BOTH),
+    Route("/app", field.app_home, methods=GET),
+    Route("/console/", console.home, methods=GET),
+    Route("/console/province", console.province, methods=BOTH),
+    Route("/console/province/communes", console.use_commune, methods=POST),
+    Route("/console/members", console.members, methods=BOTH),
+    Route("/console/members/{member_id}/{action:str}", console.member_action, methods=POST),
+    Route("/console/villages", console.village_list, methods=BOTH),
+    Route("/console/villages/{village_id}", console.village_detail, methods=GET),
+    Route("/console/villages/{village_id}/{action:str}", console.village_action, methods=POST),
+    Route("/api/v1/me", api.me, methods=GET),
+    Route("/api/v1/openapi.json", api.openapi, methods=GET),
+    Mount("/static", StaticFiles(directory=ROOT / "pwa"), name="static"),
+    Route("/{lang}/", public.catalogue, methods=GET),
+]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        app.state.db.dispose()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, https_only=settings.https_only),
+            Middleware(LocaleMiddleware),
+            Middleware(CSRFMiddleware, https_only=settings.https_only),
+        ],
+        exception_handlers={
+            HTTPException: errors.http_exception,
+            Exception: errors.server_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = Database(settings.database_url)
+    app.state.templates = make_templates()
+    return app

@@ -1,0 +1,188 @@
+"""Security headers on every response and CSRF protection on every state-changing request.
+
+CSRF uses a per-browser random token in an HttpOnly cookie. Pages put it in each form
+(`csrf_token`) and in a meta tag; the app sends it as `X-CSRF-Token`. The middleware reads the
+form body itself and then hands the same bytes to the handler.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from http.cookies import SimpleCookie
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import render_error
+from .i18n import gettext
+
+CSRF_COOKIE = "langso_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+MAX_FORM_BYTES = 10 * 1024 * 1024  # guide images are at most 8 MB
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp, *, https_only: bool = False) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", CSP.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+            (b"x-frame-options", b"DENY"),
+            (b"permissions-policy", b"camera=(self), microphone=(), geolocation=()"),
+        ]
+        if https_only:
+            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + self.headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(headers.get("cookie", ""))
+    except Exception:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
+def csrf_token(request: Request) -> str:
+    return request.scope.get("state", {}).get("csrf_token", "")
+
+
+class CSRFMiddleware:
+    def __init__(self, app: ASGIApp, *, https_only: bool = False) -> None:
+        self.app = app
+        self.https_only = https_only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        cookie_token = _cookie(headers, CSRF_COOKIE)
+        token = cookie_token if cookie_token and len(cookie_token) == 43 else None
+        new_token = token is None
+        if new_token:
+            token = secrets.token_urlsafe(32)
+        scope.setdefault("state", {})["csrf_token"] = token
+
+        if scope["method"] not in SAFE_METHODS:
+            sent, receive = await self._sent_token(scope, receive, headers)
+            if sent is None and receive is None:
+                await self._refuse(scope, send, 413)
+                return
+            if new_token or not sent or not hmac.compare_digest(sent, token):
+                await self._refuse(scope, send, 403)
+                return
+
+        async def send_with_cookie(message: Message) -> None:
+            if new_token and message["type"] == "http.response.start":
+                value = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000"
+                if self.https_only:
+                    value += "; Secure"
+                message["headers"] = [
+                    *list(message.get("headers", [])),
+                    (b"set-cookie", value.encode()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+    async def _sent_token(
+        self, scope: Scope, receive: Receive, headers: Headers
+    ) -> tuple[str | None, Receive | None]:
+        """The token from the header, or from the form body (which is then replayed)."""
+        if value := headers.get(CSRF_HEADER):
+            return value, receive
+        content_type = headers.get("content-type", "")
+        if not content_type.startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            return "", receive
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_FORM_BYTES:
+                return None, None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        parse_done = False
+
+        async def parse_receive() -> Message:
+            nonlocal parse_done
+            if not parse_done:
+                parse_done = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        try:
+            async with Request(scope, parse_receive).form(max_part_size=MAX_FORM_BYTES) as form:
+                value = form.get(CSRF_FIELD)
+        except Exception:
+            value = None
+        return (value if isinstance(value, str) else ""), replay
+
+    async def _refuse(self, scope: Scope, send: Send, status: int) -> None:
+        request = Request(scope)
+        if status == 413:
+            message = gettext("What you sent is too large.")
+        else:
+            message = gettext(
+                "This form has expired. Please go back, reload the page and try again."
+            )
+        response = render_error(request, status, message, code="csrf" if status == 403 else None)
+
+        async def noop_receive() -> Message:
+            return {"type": "http.disconnect"}
+
+        await response(scope, noop_receive, send)

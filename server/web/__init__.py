@@ -1,0 +1,96 @@
+"""What every handler shares: the `view` wrapper that signs the member in, checks the role,
+parses the body, and runs the handler (plain, synchronous code) in the thread pool."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..accounts import member_for_token
+from ..config import Settings
+from ..db import Database
+from ..errors import BadRequest, Forbidden, Unauthorized
+from ..i18n import gettext
+from ..models import Member, Role
+
+SESSION_COOKIE = "langso_session"
+MAX_JSON_BYTES = 256 * 1024
+
+
+@dataclass
+class Ctx:
+    request: Request
+    db: Database
+    settings: Settings
+    member: Member | None = None
+    form: FormData | None = None
+    data: Any = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def me(self) -> Member:
+        assert self.member is not None
+        return self.member
+
+    def field(self, name: str, max_length: int = 2000) -> str:
+        value = self.form.get(name) if self.form is not None else None
+        return value[:max_length] if isinstance(value, str) else ""
+
+    def render(
+        self, name: str, context: dict[str, Any] | None = None, status: int = 200
+    ) -> Response:
+        templates = self.request.app.state.templates
+        return templates.TemplateResponse(self.request, name, context or {}, status_code=status)
+
+
+Handler = Callable[[Ctx], Response]
+
+
+def view(*roles: Role, public: bool = False) -> Callable[[Handler], Callable[[Request], Any]]:
+    """Wrap a synchronous handler. With no roles and not public, any signed-in member may use it."""
+
+    def decorate(fn: Handler) -> Callable[[Request], Any]:
+        @functools.wraps(fn)
+        async def endpoint(request: Request) -> Response:
+            ctx = Ctx(request, request.app.state.db, request.app.state.settings)
+            content_type = request.headers.get("content-type", "")
+            if request.method == "POST" and content_type.startswith(
+                ("application/x-www-form-urlencoded", "multipart/form-data")
+            ):
+                async with request.form() as form:
+                    ctx.form = form
+                    return await run_in_threadpool(_run, fn, ctx, roles, public)
+            if request.method == "POST" and content_type.startswith("application/json"):
+                body = await request.body()
+                try:
+                    ctx.data = json.loads(body)
+                except (ValueError, UnicodeDecodeError) as e:
+                    raise BadRequest(gettext("The data sent is not valid JSON.")) from e
+            return await run_in_threadpool(_run, fn, ctx, roles, public)
+
+        endpoint.roles = roles  # type: ignore[attr-defined]
+        endpoint.public = public  # type: ignore[attr-defined]
+        return endpoint
+
+    return decorate
+
+
+def _run(fn: Handler, ctx: Ctx, roles: tuple[Role, ...], public: bool) -> Response:
+    with ctx.db.read() as session:
+        ctx.member = member_for_token(session, ctx.request.cookies.get(SESSION_COOKIE))
+    ctx.request.state.member = ctx.member
+    if not public:
+        if ctx.member is None:
+            raise Unauthorized()
+        if roles and ctx.member.role not in roles:
+            raise Forbidden()
+    return fn(ctx)

@@ -1,0 +1,56 @@
+"""Pages anyone may open: the language redirect, the guide catalogue, health."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from .. import i18n
+from ..errors import NotFound
+from ..i18n import pick_locale
+from . import Ctx, view
+from .auth import safe_next
+
+
+@view(public=True)
+def root(ctx: Ctx) -> Response:
+    """Send the visitor to the catalogue in their language (cookie, then Accept-Language)."""
+    response = RedirectResponse(f"/{pick_locale(ctx.request.scope)}/", 302)
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    return response
+
+
+@view(public=True)
+def catalogue(ctx: Ctx) -> Response:
+    """Show the guide catalogue and its search box."""
+    lang = ctx.request.path_params["lang"]
+    if lang not in i18n.LOCALES:
+        raise NotFound()
+    return ctx.render("public/home.html", {"q": ctx.request.query_params.get("q", "")[:100]})
+
+
+@view(public=True)
+def language(ctx: Ctx) -> Response:
+    """Remember the chosen language and go back to the same page in it."""
+    code = ctx.request.path_params["code"]
+    if code not in i18n.LOCALES:
+        raise NotFound()
+    target = safe_next(ctx.request.query_params.get("next"), f"/{code}/")
+    response = RedirectResponse(target, 303)
+    response.set_cookie(
+        i18n.COOKIE,
+        code,
+        max_age=365 * 86400,
+        samesite="lax",
+        secure=ctx.settings.https_only,
+        httponly=True,
+    )
+    return response
+
+
+@view(public=True)
+def healthz(ctx: Ctx) -> Response:
+    """Say whether the database answers."""
+    ok = ctx.db.ping()
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "database": ok}, 200 if ok else 503
+    )
