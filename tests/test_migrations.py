@@ -1,0 +1,90 @@
+"""The schema comes from the migrations alone, and Vietnamese text survives the round trip."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+import uuid
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from server.db import Database
+from server.migrate import alembic_config, migrate
+from server.models import Member, Role, Village
+
+
+def _fresh_url(tmp_path) -> tuple[str, object]:
+    pg = os.environ.get("TEST_DATABASE_URL")
+    if not pg:
+        return f"sqlite:///{tmp_path / 'fresh.sqlite3'}", None
+    name = f"langso_mig_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(pg, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    return sa.engine.make_url(pg).set(database=name).render_as_string(hide_password=False), (
+        admin,
+        name,
+    )
+
+
+def _drop(cleanup) -> None:
+    if cleanup:
+        admin, name = cleanup
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_empty_to_head_matches_the_models_and_back(tmp_path) -> None:
+    url, cleanup = _fresh_url(tmp_path)
+    try:
+        migrate(url)
+        migrate(url)  # running it again changes nothing
+        db = Database(url)
+        with db.write_engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+            assert diff == [], "models and migrations disagree: write a migration"
+            count = conn.execute(sa.text("SELECT count(*) FROM commune")).scalar()
+            assert count == 3321
+        db.dispose()
+        command.downgrade(alembic_config(url), "base")
+        db = Database(url)
+        with db.read_engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names()) - {"alembic_version"}
+        db.dispose()
+        assert tables == set()
+    finally:
+        _drop(cleanup)
+
+
+def test_vietnamese_text_round_trips_unchanged(db: Database, world) -> None:
+    names = [
+        "Nguyễn Thị Ánh Tuyết",
+        "Đặng Văn Đức",
+        "Thôn Nậm Ổ",
+        "Tổ dân phố Hoà Thuỷ",
+        "Ông Ơn Ư ữ ỹ ỵ",
+    ]
+    with db.write() as s:
+        for i, name in enumerate(names):
+            s.add(
+                Member(
+                    name=name,
+                    name_key="k",
+                    phone=f"+8490999{i:04d}",
+                    role=Role.volunteer,
+                    commune_code="07627",
+                )
+            )
+        s.add(Village(commune_code="07627", name=names[3], name_key="k"))
+    with db.read() as s:
+        stored = {m.name for m in s.exec(sa.select(Member).where(Member.name_key == "k")).scalars()}
+        village = s.exec(sa.select(Village).where(Village.name_key == "k")).scalars().one()
+    assert stored == set(names[:5])
+    assert village.name == names[3]
+    for name in stored:
+        assert unicodedata.is_normalized("NFC", name)
