@@ -17,7 +17,7 @@ from .db import Database
 from .i18n import LocaleMiddleware
 from .security import CSRFMiddleware, SecurityHeadersMiddleware
 from .templating import make_templates
-from .web import api, auth, console, field, public
+from .web import api, auth, console, field, guides, imports, public, sync_api
 
 GET, POST = ["GET"], ["POST"]
 BOTH = ["GET", "POST"]
@@ -30,7 +30,10 @@ routes = [
     Route("/logout", auth.logout, methods=POST),
     Route("/setup", auth.setup, methods=BOTH),
     Route("/invite/{token}", auth.invitation, methods=BOTH),
-    Route("/app", field.app_home, methods=GET),
+    Route("/app", field.app_shell, methods=GET),
+    Route("/offline", field.offline, methods=GET),
+    Route("/sw.js", field.service_worker, methods=GET),
+    Route("/manifest.webmanifest", field.manifest, methods=GET),
     Route("/console/", console.home, methods=GET),
     Route("/console/province", console.province, methods=BOTH),
     Route("/console/province/communes", console.use_commune, methods=POST),
@@ -39,9 +42,16 @@ routes = [
     Route("/console/villages", console.village_list, methods=BOTH),
     Route("/console/villages/{village_id}", console.village_detail, methods=GET),
     Route("/console/villages/{village_id}/{action}", console.village_action, methods=POST),
+    Route("/console/import", imports.import_unsent, methods=BOTH),
     Route("/api/v1/me", api.me, methods=GET),
+    Route("/api/v1/bootstrap", sync_api.bootstrap, methods=GET),
+    Route("/api/v1/sync", sync_api.sync, methods=POST),
     Route("/api/v1/openapi.json", api.openapi, methods=GET),
     Mount("/static", StaticFiles(directory=ROOT / "pwa"), name="static"),
+    Route("/guides/{slug}/qr.svg", guides.qr, methods=GET),
+    Route("/guides/{slug}/feedback", guides.feedback, methods=POST),
+    Route("/{lang}/guides/{slug}", guides.guide, methods=GET),
+    Route("/{lang}/guides/{slug}/poster", guides.poster, methods=GET),
     Route("/{lang}/", public.catalogue, methods=GET),
 ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import accounts
 from .config import Settings
@@ -61,9 +62,19 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _load_guides(_args: argparse.Namespace, _settings: Settings) -> int:
-    # The guide catalogue arrives with the guides part; until then there is nothing to load.
-    print("0 guides loaded")
+def _load_guides(args: argparse.Namespace, settings: Settings) -> int:
+    from .guides import CONTENT_DIR, GuideError, load_guides
+
+    db = Database(settings.database_url)
+    try:
+        with db.write() as session:
+            summary = load_guides(session, args.directory or CONTENT_DIR)
+    except GuideError as e:
+        print(e, file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(summary)
     return 0
 
 
@@ -81,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     cu.add_argument("--role", required=True, choices=[r.value for r in Role])
     cu.add_argument("--commune", help="official commune code, e.g. 7627")
     cu.set_defaults(func=_create_user)
-    sub.add_parser("load-guides", help="load the guide catalogue").set_defaults(func=_load_guides)
+    lg = sub.add_parser("load-guides", help="load the guide catalogue")
+    lg.add_argument(
+        "--directory", type=Path, help="guide files to load instead of the shipped ones"
+    )
+    lg.set_defaults(func=_load_guides)
     args = parser.parse_args(argv)
     return int(args.func(args, Settings.from_env()))
 

@@ -83,13 +83,14 @@ def test_sign_in_and_out(client: TestClient, world: World, db: Database) -> None
     assert response.headers["location"] == "/app"
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Max-Age=2592000" in cookie
-    assert client.get("/app").status_code == 200
+    assert client.get("/api/v1/me").status_code == 200
     with db.read() as s:
         assert len(s.exec(select(AuthSession)).all()) == 1
     assert post(client, "/logout").status_code == 303
     with db.read() as s:
         assert s.exec(select(AuthSession)).all() == []  # ended on the server too
-    assert client.get("/app").headers["location"].startswith("/login")
+    assert client.get("/api/v1/me").status_code == 401
+    assert client.get("/console/").headers["location"].startswith("/login")
 
 
 def test_stolen_cookie_stops_working_after_sign_out(app, world: World) -> None:

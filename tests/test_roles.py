@@ -11,6 +11,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from server.app import routes
+from server.guides import load_guides
 
 from .conftest import PASSWORD, World, csrf, login
 
@@ -32,7 +33,6 @@ def roles(anon: int, vol: int, coord_a: int, coord_b: int, admin: int) -> dict[s
     }
 
 
-SIGNED_IN = roles(303, 200, 200, 200, 200)  # anonymous visitors are sent to /login
 STAFF_ONLY = roles(303, 403, 200, 200, 200)
 
 # (method, path template) → ({param: value}, {who: status}). Values in <> come from `world`.
@@ -47,7 +47,10 @@ MATRIX: dict[tuple[str, str], tuple[dict[str, str], dict[str, int]]] = {
     ("POST", "/setup"): ({}, everyone(404)),
     ("GET", "/invite/{token}"): ({"token": "not-a-real-token"}, everyone(404)),
     ("POST", "/invite/{token}"): ({"token": "not-a-real-token"}, everyone(404)),
-    ("GET", "/app"): ({}, SIGNED_IN),
+    ("GET", "/app"): ({}, everyone(200)),  # the shell: no data, cached for offline use
+    ("GET", "/offline"): ({}, everyone(200)),
+    ("GET", "/sw.js"): ({}, everyone(200)),
+    ("GET", "/manifest.webmanifest"): ({}, everyone(200)),
     ("GET", "/console/"): ({}, roles(303, 403, 200, 200, 303)),
     ("GET", "/console/province"): ({}, roles(303, 403, 403, 403, 200)),
     ("POST", "/console/province"): ({}, roles(303, 403, 403, 403, 400)),
@@ -68,10 +71,29 @@ MATRIX: dict[tuple[str, str], tuple[dict[str, str], dict[str, int]]] = {
         {"village_id": "<village_a>", "action": "rename"},
         roles(303, 403, 400, 404, 400),
     ),
+    ("GET", "/console/import"): ({}, roles(303, 403, 200, 200, 403)),
+    ("POST", "/console/import"): ({}, roles(303, 403, 400, 400, 403)),  # no file
     ("GET", "/api/v1/me"): ({}, roles(401, 200, 200, 200, 200)),
+    ("GET", "/api/v1/bootstrap"): ({}, roles(401, 200, 200, 200, 403)),  # admin: no commune
+    ("POST", "/api/v1/sync"): ({}, roles(401, 400, 400, 400, 403)),  # a form, not JSON ops
     ("GET", "/api/v1/openapi.json"): ({}, everyone(200)),
     ("GET", "/{lang}/"): ({"lang": "vi"}, everyone(200)),
+    ("GET", "/{lang}/guides/{slug}"): ({"lang": "vi", "slug": "dung-zalo-an-toan"}, everyone(200)),
+    ("GET", "/{lang}/guides/{slug}/poster"): (
+        {"lang": "vi", "slug": "dung-zalo-an-toan"},
+        everyone(200),
+    ),
+    ("GET", "/guides/{slug}/qr.svg"): ({"slug": "dung-zalo-an-toan"}, everyone(200)),
+    ("POST", "/guides/{slug}/feedback"): ({"slug": "dung-zalo-an-toan"}, everyone(400)),  # empty
 }
+
+
+@pytest.fixture(autouse=True)
+def guide_catalogue(request: pytest.FixtureRequest) -> None:
+    """Guide pages need the shipped guides in this test's database."""
+    if "guides" in request.node.name:
+        with request.getfixturevalue("db").write() as session:
+            load_guides(session)
 
 
 def route_keys() -> set[tuple[str, str]]:

@@ -1,17 +1,111 @@
-"""The volunteer's app at /app."""
+"""The volunteer app: its shell at /app, the service worker, the manifest, the offline page.
+
+The shell holds no personal data, so it is served to anyone and cached by the service worker;
+the data comes from the API, which checks who is signed in.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from functools import cache
+
 from starlette.responses import Response
 
-from ..models import Commune, Province
+from ..config import ROOT
+from ..i18n import gettext
 from . import Ctx, view
 
+PWA = ROOT / "pwa"
+# What the app needs to open with no network. Icons beyond the first are fetched on demand.
+SHELL_GLOBS = [
+    "styles.css",
+    "js/*.js",
+    "js/screens/*.js",
+    "vendor/idb/idb.js",
+    "vendor/qrcode-generator/qrcode.mjs",
+    "i18n/*.json",
+    "icons/icon-192.png",
+]
+SHELL_PAGES = ["/app", "/offline", "/manifest.webmanifest"]
 
-@view()
-def app_home(ctx: Ctx) -> Response:
-    """Show the volunteer's start page."""
-    with ctx.db.read() as session:
-        commune = session.get(Commune, ctx.me.commune_code) if ctx.me.commune_code else None
-        province = session.get(Province, commune.province_code) if commune else None
-    return ctx.render("app/home.html", {"commune": commune, "province": province})
+
+@cache
+def shell_files() -> tuple[list[str], str]:
+    """The URLs to precache and a version: a hash of their bytes and the worker's template."""
+    digest = hashlib.sha256()
+    urls = []
+    for pattern in SHELL_GLOBS:
+        for path in sorted(PWA.glob(pattern)):
+            digest.update(path.relative_to(PWA).as_posix().encode())
+            digest.update(path.read_bytes())
+            urls.append("/static/" + path.relative_to(PWA).as_posix())
+    for template in ("app/shell.html", "app/offline.html", "sw.js", "base.html"):
+        digest.update((ROOT / "server" / "templates" / template).read_bytes())
+    return SHELL_PAGES + urls, digest.hexdigest()[:12]
+
+
+@view(public=True)
+def app_shell(ctx: Ctx) -> Response:
+    """Serve the app's shell; the screens are drawn by pwa/js/app.js."""
+    return ctx.render("app/shell.html", {"version": shell_files()[1]})
+
+
+@view(public=True)
+def offline(ctx: Ctx) -> Response:
+    """Say that this page is not saved on the phone, and list what is."""
+    return ctx.render("app/offline.html")
+
+
+@view(public=True)
+def service_worker(ctx: Ctx) -> Response:
+    """Serve the service worker at the root so that its scope is the whole site."""
+    urls, version = shell_files()
+    body = ctx.request.app.state.templates.get_template("sw.js").render(
+        version=version, shell=json.dumps(urls)
+    )
+    return Response(
+        body,
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )
+
+
+@view(public=True)
+def manifest(ctx: Ctx) -> Response:
+    """Describe the app for installing it on the home screen."""
+    icons = [
+        {
+            "src": f"/static/icons/icon-{size}.png",
+            "sizes": f"{size}x{size}",
+            "type": "image/png",
+            "purpose": purpose,
+        }
+        for size in (192, 512)
+        for purpose in ("any",)
+    ] + [
+        {
+            "src": f"/static/icons/maskable-{size}.png",
+            "sizes": f"{size}x{size}",
+            "type": "image/png",
+            "purpose": "maskable",
+        }
+        for size in (192, 512)
+    ]
+    data = {
+        "name": "Làng Số",
+        "short_name": "Làng Số",
+        "description": gettext("Log the help you give households, even with no signal."),
+        "lang": "vi",
+        "start_url": "/app",
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#fbfaf7",
+        "theme_color": "#0b5cad",
+        "icons": icons,
+    }
+    return Response(
+        json.dumps(data, ensure_ascii=False),
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache"},
+    )

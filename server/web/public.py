@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from .. import i18n
+from .. import guides, i18n
 from ..errors import NotFound
 from ..i18n import pick_locale
+from ..text import nfc
 from . import Ctx, view
 from .auth import safe_next
 
@@ -21,11 +22,18 @@ def root(ctx: Ctx) -> Response:
 
 @view(public=True)
 def catalogue(ctx: Ctx) -> Response:
-    """Show the guide catalogue and its search box."""
+    """Show the guides grouped by skill, or the guides matching ?q=, best first."""
     lang = ctx.request.path_params["lang"]
     if lang not in i18n.LOCALES:
         raise NotFound()
-    return ctx.render("public/home.html", {"q": ctx.request.query_params.get("q", "")[:100]})
+    q = nfc(ctx.request.query_params.get("q", ""))[:100]
+    with ctx.db.read() as session:
+        if q:
+            context = {"q": q, "results": guides.search_guides(session, q, lang), "groups": []}
+        else:
+            context = {"q": q, "results": [], "groups": guides.catalogue(session, lang)}
+    context["base_url"] = ctx.settings.base_url
+    return ctx.render("public/home.html", context)
 
 
 @view(public=True)

@@ -34,8 +34,10 @@ def small_targets(page: Page) -> list[str]:
 
 def test_volunteer_signs_in_on_a_phone(page: Page, world: World) -> None:
     sign_in(page, "0900 000 004")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Xin chào Nguyễn Văn Tình")
-    assert page.url.endswith("/app")
+    page.wait_for_url("**/app")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Hôm nay")
+    page.get_by_role("link", name="Thêm").click()
+    expect(page.locator("main .lead")).to_have_text("Nguyễn Văn Tình")
     assert page.evaluate("() => document.cookie") == ""  # session and CSRF cookies are HttpOnly
     no_sideways_scroll(page)
     assert_accessible(page)
@@ -100,7 +102,9 @@ def test_invitation_flow_in_the_browser(page: Page, world: World) -> None:
     page.get_by_label("Mật khẩu mới").fill("lua nep 2026")
     page.get_by_label("Nhập lại mật khẩu").fill("lua nep 2026")
     page.get_by_role("button", name="Lưu và đăng nhập").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Xin chào Lò Văn Mới")
+    page.wait_for_url("**/app")
+    page.get_by_role("link", name="Thêm").click()
+    expect(page.locator("main .lead")).to_have_text("Lò Văn Mới")
 
 
 def test_pages_work_without_javascript(browser, live_server, world: World) -> None:

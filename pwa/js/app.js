@@ -1,0 +1,184 @@
+// The volunteer app: start-up, the store, the router, the bottom bar and the sync badge.
+
+import { forgetPersonalData, getMeta, setMeta } from "./db.js";
+import { _, formatRelative, loadCatalogue, ngettext, pickLocale } from "./i18n.js";
+import { counts } from "./outbox.js";
+import { bootstrap, flush, onChange, status } from "./sync.js";
+import { h, mount, toast } from "./ui.js";
+import * as home from "./screens/home.js";
+import * as households from "./screens/households.js";
+import * as log from "./screens/log.js";
+import * as more from "./screens/more.js";
+
+export const store = {
+  member: null,
+  boot: { villages: [], services: [], guides: [], commune: null },
+  counts: { waiting: 0, rejected: 0, total: 0 },
+};
+
+const ROUTES = [
+  [/^#?\/?$/, home.render],
+  [/^#\/log(?:\/([\w-]+))?(?:\?household=([\w-]+))?$/, log.render],
+  [/^#\/households$/, households.renderList],
+  [/^#\/household\/new$/, households.renderNew],
+  [/^#\/household\/([\w-]+)$/, households.renderOne],
+  [/^#\/more$/, more.render],
+];
+
+export function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+async function route() {
+  const main = document.getElementById("screen");
+  for (const [pattern, render] of ROUTES) {
+    const match = location.hash.match(pattern);
+    if (match) {
+      try {
+        await render(main, ...match.slice(1));
+      } catch (error) {
+        mount(main, h("p", { class: "alert", role: "alert" }, _("Something went wrong. Please reload the app.")));
+        console.error(error);
+      }
+      highlightTab();
+      main.focus({ preventScroll: true });
+      return;
+    }
+  }
+  go("#/");
+}
+
+function highlightTab() {
+  const current = location.hash.split("/")[1] || "";
+  for (const link of document.querySelectorAll(".tabs a")) {
+    const tab = link.getAttribute("href").split("/")[1] || "";
+    if (tab === current || (tab === "households" && current === "household")) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+export async function refreshBadge() {
+  if (!store.member) return;
+  store.counts = await counts(store.member.id);
+  const badge = document.getElementById("sync-badge");
+  const { waiting, rejected } = store.counts;
+  const parts = [];
+  if (status.state === "paused-auth") {
+    parts.push(h("a", { href: "/login?next=/app", class: "warn" }, _("Sign in again to send")));
+  } else if (status.state === "sending") {
+    parts.push(h("span", {}, _("Sending…")));
+  }
+  parts.push(h("span", { dataset: { waiting: String(waiting) }, class: "waiting" },
+    waiting ? ngettext("%(num)s record waiting", "%(num)s records waiting", waiting) : _("All sent")));
+  if (rejected) parts.push(h("a", { href: "#/", class: "warn" }, ngettext("%(num)s needs fixing", "%(num)s need fixing", rejected)));
+  parts.push(h("span", { class: "last-sync" }, status.lastSyncAt
+    ? _("Last sent %(when)s", { when: formatRelative(status.lastSyncAt) })
+    : _("Not sent yet")));
+  mount(badge, parts);
+}
+
+let flushing = null;
+
+export async function sync({ force = false } = {}) {
+  if (!store.member) return;
+  if (flushing && force) await flushing;
+  if (!flushing) {
+    flushing = flush(store.member.id, { force }).finally(() => {
+      flushing = null;
+    });
+  }
+  await flushing;
+  await refreshBadge();
+}
+
+export async function saved() {
+  toast(_("Saved on this phone"));
+  if (navigator.storage?.persist) navigator.storage.persist();
+  await refreshBadge();
+  sync();
+}
+
+async function loadBootstrap() {
+  try {
+    const data = await bootstrap();
+    const previous = await getMeta("memberId");
+    if (previous && previous !== data.member.id) await forgetPersonalData();
+    await setMeta("memberId", data.member.id);
+    return data;
+  } catch (error) {
+    if (error.status === 401) {
+      if (!(await getMeta("memberId"))) location.assign("/login?next=/app");
+      status.state = "paused-auth";
+    }
+    return null;
+  }
+}
+
+async function loadStore() {
+  const boot = await getMeta("bootstrap");
+  if (boot) {
+    store.boot = boot;
+    store.member = boot.member;
+  }
+}
+
+function watchForUpdates() {
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.register("/sw.js").then((registration) => {
+    const offer = (worker) => {
+      const banner = document.getElementById("update");
+      banner.hidden = false;
+      banner.querySelector("button").onclick = () => worker.postMessage("skipWaiting");
+    };
+    if (registration.waiting && navigator.serviceWorker.controller) offer(registration.waiting);
+    registration.addEventListener("updatefound", () => {
+      const worker = registration.installing;
+      worker?.addEventListener("statechange", () => {
+        if (worker.state === "installed" && navigator.serviceWorker.controller) offer(worker);
+      });
+    });
+  });
+  let reloading = false;
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    if (!reloading && !document.getElementById("update").hidden) {
+      reloading = true;
+      location.reload();
+    }
+  });
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    if (event.data === "flush") sync();
+  });
+}
+
+async function start() {
+  await loadCatalogue(pickLocale());
+  document.querySelectorAll("[data-t]").forEach((el) => {
+    el.textContent = _(el.dataset.t);
+  });
+  watchForUpdates();
+  await loadStore();
+  if (navigator.onLine || !store.member) {
+    const data = await loadBootstrap();
+    if (data) await loadStore();
+  }
+  onChange(() => refreshBadge());
+  window.addEventListener("hashchange", route);
+  await route();
+  await refreshBadge();
+  // Back online: everything waiting goes now, whatever backoff it was in.
+  window.addEventListener("online", () => sync({ force: true }));
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") sync();
+  });
+  setInterval(() => sync(), 30000);
+  if ("SyncManager" in window) {
+    navigator.serviceWorker?.ready.then((r) => r.sync.register("outbox")).catch(() => {});
+  }
+  // For the tests and for a "send now" button: flush on demand.
+  window.langso = { sync, store, ready: true };
+  document.body.dataset.ready = "true";
+  await sync({ force: true });
+}
+
+start();

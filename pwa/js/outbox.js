@@ -1,0 +1,129 @@
+// The outbox: every change is written with its outbox entry in ONE transaction; "saved" is
+// shown only after that transaction completes. An entry leaves only when the server answered
+// for it (applied, duplicate or conflict). Rejected entries stay, visible, until fixed.
+
+import { db } from "./db.js";
+
+const STORE_OF = { session: "sessions", household: "households" };
+
+function newEntry(entity, record, baseVersion, memberId) {
+  return {
+    op_id: crypto.randomUUID(),
+    entity,
+    id: record.id,
+    base_version: baseVersion,
+    data: record.data,
+    member_id: memberId,
+    created: Date.now(),
+    attempts: 0,
+    next_attempt_at: 0,
+    last_error: null,
+    state: "pending",
+  };
+}
+
+// Save a record and queue it. `record` = {id, version, data, ...local fields}.
+export async function saveRecord(entity, record, memberId) {
+  const database = await db();
+  const tx = database.transaction([STORE_OF[entity], "outbox"], "readwrite");
+  const outbox = tx.objectStore("outbox");
+  const earlier = (await outbox.index("id").getAll(record.id)).filter(
+    (e) => e.member_id === memberId,
+  );
+  const unsent = earlier.find((e) => e.state === "pending" && e.attempts === 0);
+  if (unsent) {
+    // Never sent: the newest data simply replaces it (same op id is safe, nobody saw it).
+    unsent.data = record.data;
+    await outbox.put(unsent);
+  } else {
+    for (const e of earlier.filter((x) => x.state === "rejected")) await outbox.delete(e.op_id);
+    // Once an op may have reached the server its payload is frozen; an edit is a new op
+    // that builds on the version the earlier one will make.
+    const inFlight = earlier.filter((e) => e.state === "pending");
+    const base = inFlight.length
+      ? Math.max(...inFlight.map((e) => e.base_version)) + 1
+      : record.version || 0;
+    await outbox.put(newEntry(entity, record, base, memberId));
+  }
+  await tx.objectStore(STORE_OF[entity]).put({ ...record, pending: true });
+  await tx.done;
+}
+
+export async function entriesFor(memberId) {
+  const entries = await (await db()).getAllFromIndex("outbox", "member_id", memberId);
+  return entries.sort((a, b) => a.created - b.created);
+}
+
+export async function counts(memberId) {
+  const entries = await entriesFor(memberId);
+  return {
+    waiting: entries.filter((e) => e.state === "pending").length,
+    rejected: entries.filter((e) => e.state === "rejected").length,
+    total: entries.length,
+  };
+}
+
+// The server answered for these entries.
+export async function acknowledge(results, entriesById) {
+  const database = await db();
+  const tx = database.transaction(["outbox", "sessions", "households"], "readwrite");
+  for (const r of results) {
+    const entry = entriesById.get(r.op_id);
+    if (!entry) continue;
+    const store = tx.objectStore(STORE_OF[entry.entity]);
+    if (r.status === "rejected") {
+      entry.state = "rejected";
+      entry.last_error = { reason: r.reason, message: r.message, fields: r.fields || {} };
+      await tx.objectStore("outbox").put(entry);
+      continue;
+    }
+    await tx.objectStore("outbox").delete(entry.op_id);
+    const record = await store.get(entry.id);
+    if (record) {
+      const others = (await tx.objectStore("outbox").index("id").getAll(entry.id)).length;
+      record.version = Math.max(record.version || 0, r.version || 0);
+      record.pending = others > 0;
+      if (r.status === "conflict") record.conflict = true;
+      await store.put(record);
+    }
+  }
+  await tx.done;
+}
+
+// About to send: from now on the payload is frozen (the server may apply it even if the
+// answer never comes back), so later edits become new ops.
+export async function markSending(entries) {
+  const database = await db();
+  const tx = database.transaction("outbox", "readwrite");
+  for (const entry of entries) {
+    const current = await tx.store.get(entry.op_id);
+    if (!current) continue;
+    current.attempts += 1;
+    entry.attempts = current.attempts;
+    entry.data = current.data;
+    await tx.store.put(current);
+  }
+  await tx.done;
+}
+
+// Network trouble for these entries: try them again later, with exponential backoff + jitter.
+export async function postpone(entries, error) {
+  const database = await db();
+  const tx = database.transaction("outbox", "readwrite");
+  for (const entry of entries) {
+    const current = await tx.store.get(entry.op_id);
+    if (!current) continue;
+    const delay = Math.min(5000 * 2 ** (current.attempts - 1), 30 * 60 * 1000);
+    current.next_attempt_at = Date.now() + delay * (0.5 + Math.random());
+    current.last_error = { reason: "network", message: String(error) };
+    await tx.store.put(current);
+  }
+  await tx.done;
+}
+
+export async function markRejected(entries, message, reason = "rejected") {
+  await acknowledge(
+    entries.map((e) => ({ op_id: e.op_id, status: "rejected", reason, message })),
+    new Map(entries.map((e) => [e.op_id, e])),
+  );
+}

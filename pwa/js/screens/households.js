@@ -1,0 +1,145 @@
+// Households: find one, add one (with explicit consent), see its history and its QR card.
+
+import { all, get } from "../db.js";
+import { _, formatDate } from "../i18n.js";
+import { saveRecord } from "../outbox.js";
+import { fold, matches, nfc } from "../text.js";
+import { field, h, mount } from "../ui.js";
+import { go, saved, store } from "../app.js";
+import { activeVillages, FIVE_SKILLS, SKILLS, servicesLabel, villageName } from "./common.js";
+import { qrSvg } from "./qr.js";
+
+const PHONE = /^(?:\+?84|0)(?:3|5|7|8|9)\d{8}$/;
+
+function withKeys(households) {
+  return households.map((x) => ({ ...x, key: x.key || fold(x.data.head_name) }));
+}
+
+export async function renderList(main) {
+  const households = withKeys(await all("households")).sort((a, b) => a.key.localeCompare(b.key));
+  const list = h("ul", { class: "pick-list", id: "households" });
+  const fill = (query) => {
+    const found = query
+      ? households.filter((x) => matches(query, x.key) || x.data.code === query.trim().toUpperCase())
+      : households;
+    list.replaceChildren(...found.slice(0, 100).map((x) => h("li", {},
+      h("a", { class: "pick", href: `#/household/${x.id}` }, `${x.data.head_name} · ${x.data.code}`,
+        h("small", {}, ` ${villageName(x.data.village_id)}`)))));
+    if (!found.length) list.append(h("li", {}, _("No household matches.")));
+  };
+  const input = h("input", { type: "search", autocomplete: "off", oninput: (ev) => fill(ev.target.value) });
+  fill("");
+  mount(main,
+    h("h1", {}, _("Households")),
+    h("a", { class: "button primary", href: "#/household/new" }, _("New household")),
+    field("search", _("Search by name or card code, with or without accents"), input),
+    list);
+}
+
+function newCode() {
+  // 8 characters from an alphabet without look-alikes (no I, L, O, U, 0, 1).
+  const alphabet = "23456789ABCDEFGHJKMNPQRSTVWXYZ";
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
+}
+
+export async function renderNew(main, values = {}, errors = {}, duplicates = null) {
+  const v = { village_id: "", head_name: "", phone: "", consent: false, ...values };
+  const village = h("select", { required: true, onchange: (ev) => { v.village_id = ev.target.value; } },
+    h("option", { value: "" }, _("Choose…")),
+    activeVillages().map((x) => h("option", { value: x.id, selected: x.id === v.village_id }, x.name)));
+  const name = h("input", { type: "text", maxlength: 80, autocomplete: "off", value: v.head_name,
+    oninput: (ev) => { v.head_name = ev.target.value; } });
+  const phone = h("input", { type: "tel", inputmode: "tel", maxlength: 20, autocomplete: "off", value: v.phone,
+    oninput: (ev) => { v.phone = ev.target.value; } });
+  const consent = h("input", { type: "checkbox", id: "consent", checked: v.consent,
+    onchange: (ev) => { v.consent = ev.target.checked; } });
+  mount(main,
+    h("h1", {}, _("New household")),
+    h("p", { class: "back" }, h("a", { href: "#/households" }, `← ${_("Households")}`)),
+    errors.form ? h("p", { class: "alert", role: "alert" }, errors.form) : null,
+    duplicates?.length
+      ? h("div", { class: "alert", role: "alert" },
+          h("p", {}, _("This household may already exist:")),
+          h("ul", {}, duplicates.map((d) => h("li", {}, h("a", { href: `#/household/${d.id}` }, `${d.data.head_name} · ${d.data.code}`)))),
+          h("p", {}, _("Save anyway only if it is a different household.")))
+      : null,
+    field("village", _("Village"), village, { error: errors.village }),
+    field("head-name", _("Head of household"), name, { error: errors.head_name }),
+    field("phone", _("Phone (optional)"), phone, { error: errors.phone }),
+    h("div", { class: `field consent${errors.consent ? " has-error" : ""}` },
+      h("label", { class: "choice", for: "consent" }, consent,
+        _("The household agrees that the team keeps their name and phone to help them.")),
+      errors.consent ? h("p", { class: "error" }, errors.consent) : null),
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "primary", onclick: () => saveNew(main, v, duplicates) },
+        duplicates?.length ? _("Save anyway") : _("Save")),
+      h("a", { class: "button", href: "#/log" }, _("No consent: log a walk-in"))));
+}
+
+async function saveNew(main, v, shownDuplicates) {
+  const errors = {};
+  const headName = nfc(v.head_name);
+  const phone = v.phone.replace(/[\s.-]/g, "");
+  if (!v.village_id) errors.village = _("Choose the village.");
+  if (!headName) errors.head_name = _("Please enter a name.");
+  if (phone && !PHONE.test(phone)) errors.phone = _("This phone number is not valid. Example: 0912 345 678.");
+  if (!v.consent) errors.consent = _("Without consent, log the help as a walk-in: nothing personal is kept.");
+  if (Object.keys(errors).length) return renderNew(main, v, errors, shownDuplicates);
+  const key = fold(headName);
+  const existing = withKeys(await all("households"));
+  const duplicates = existing.filter((x) => (x.data.village_id === v.village_id && x.key === key)
+    || (phone && x.data.phone && x.data.phone.replace(/\D/g, "").slice(-9) === phone.replace(/\D/g, "").slice(-9)));
+  if (duplicates.length && !shownDuplicates?.length) return renderNew(main, v, {}, duplicates);
+  const id = crypto.randomUUID();
+  await saveRecord("household", {
+    id,
+    version: 0,
+    key,
+    data: {
+      village_id: v.village_id,
+      code: newCode(),
+      head_name: headName,
+      phone: phone || null,
+      consent: true,
+      consent_at: new Date().toISOString(),
+      skills: [],
+    },
+  }, store.member.id);
+  await saved();
+  go(`#/household/${id}`);
+}
+
+export async function renderOne(main, id) {
+  const household = await get("households", id);
+  if (!household) return mount(main, h("p", { class: "alert" }, _("This household is not on this phone.")));
+  const sessions = (await all("sessions"))
+    .filter((s) => s.data.household_id === id && !s.data.deleted)
+    .sort((a, b) => b.data.occurred_at.localeCompare(a.data.occurred_at));
+  const d = household.data;
+  const skills = new Set(d.skills || []);
+  const open = sessions.filter((s) => s.data.follow_up_on && !s.follow_up_done);
+  const card = h("figure", { class: "qr card" });
+  card.append(qrSvg(d.code), h("figcaption", {}, h("strong", {}, d.head_name), h("br"), d.code));
+  mount(main,
+    h("h1", {}, d.head_name),
+    h("p", { class: "back" }, h("a", { href: "#/households" }, `← ${_("Households")}`)),
+    h("p", { class: "lead" }, `${villageName(d.village_id)} · ${_("Card code")} ${d.code}`),
+    household.pending ? h("p", {}, _("Waiting to send")) : null,
+    h("a", { class: "button primary", href: `#/log?household=${id}` }, _("Log a session for this household")),
+    h("h2", {}, _("What they can do now")),
+    h("ul", { class: "skills" }, FIVE_SKILLS.map((code) => h("li", { class: skills.has(code) ? "yes" : "no" },
+      `${skills.has(code) ? "✓" : "–"} ${SKILLS.find(([c]) => c === code)[1]()}`))),
+    h("h2", {}, _("Open follow-ups")),
+    open.length ? h("ul", {}, open.map((s) => h("li", {}, `${formatDate(s.data.follow_up_on)} · ${servicesLabel(s)}`)))
+      : h("p", {}, _("None.")),
+    h("h2", {}, _("History")),
+    sessions.length ? h("ul", { class: "cards-list" }, sessions.map((s) => h("li", {},
+      h("a", { href: `#/log/${s.id}` }, `${formatDate(s.data.occurred_at)} · ${servicesLabel(s)}`))))
+      : h("p", {}, _("No sessions yet.")),
+    h("h2", {}, _("QR card")),
+    card,
+    h("div", { class: "actions" },
+      h("button", { type: "button", onclick: () => print() }, _("Print the card")),
+      navigator.share ? h("button", { type: "button", onclick: () => navigator.share({ title: d.head_name, text: `${d.head_name}: ${d.code}` }).catch(() => {}) }, _("Share")) : null));
+}

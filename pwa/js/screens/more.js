@@ -1,0 +1,83 @@
+// "Thêm": send now, export unsent records, storage, language, sign out.
+
+import { forgetPersonalData, getMeta } from "../db.js";
+import { _, formatNumber, loadCatalogue, ngettext, currentLocale } from "../i18n.js";
+import { entriesFor } from "../outbox.js";
+import { h, mount, toast } from "../ui.js";
+import { store, sync } from "../app.js";
+
+export async function render(main) {
+  const entries = await entriesFor(store.member?.id);
+  let storage = null;
+  if (navigator.storage?.estimate) {
+    const { usage = 0, quota = 0 } = await navigator.storage.estimate();
+    const persisted = navigator.storage.persisted ? await navigator.storage.persisted() : false;
+    storage = _("Using %(used)s MB of %(quota)s MB on this phone.", {
+      used: formatNumber(Math.round(usage / 1e5) / 10), quota: formatNumber(Math.round(quota / 1e6)),
+    }) + " " + (persisted ? _("Kept safe from automatic clean-up.") : _("The phone may clean it up when full."));
+  }
+  mount(main,
+    h("h1", {}, _("More")),
+    store.member ? h("p", { class: "lead" }, store.member.name) : null,
+    h("h2", {}, _("Sending")),
+    h("p", {}, entries.length
+      ? ngettext("%(num)s record is not sent yet.", "%(num)s records are not sent yet.", entries.length)
+      : _("Everything has been sent.")),
+    h("div", { class: "actions" },
+      h("button", { type: "button", id: "send-now", onclick: async () => { await sync({ force: true }); render(main); } }, _("Send now")),
+      entries.length ? h("button", { type: "button", id: "export", onclick: () => exportUnsent(entries) }, _("Export unsent records")) : null),
+    h("p", { class: "hint" }, _("No network for days? Export the unsent records and send the file to your coordinator by Zalo.")),
+    storage ? [h("h2", {}, _("Storage")), h("p", {}, storage)] : null,
+    h("h2", {}, _("Language")),
+    h("div", { class: "actions" },
+      [["vi", "Tiếng Việt"], ["en", "English"]].map(([code, name]) => h("button", {
+        type: "button", lang: code, "aria-pressed": currentLocale() === code ? "true" : "false",
+        onclick: async () => { await loadCatalogue(code); location.reload(); },
+      }, name))),
+    h("h2", {}, _("Account")),
+    h("button", { type: "button", id: "sign-out", onclick: () => signOut(entries.length) }, _("Sign out")));
+}
+
+async function exportUnsent(entries) {
+  const file = {
+    format: "langso-unsent",
+    version: 1,
+    exported_at: new Date().toISOString(),
+    member: { id: store.member.id, name: store.member.name },
+    ops: entries.map(({ op_id, entity, id, base_version, data }) => ({ op_id, entity, id, base_version, data })),
+  };
+  const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, "-");
+  const blob = new File([JSON.stringify(file)], `langso-chua-gui-${stamp}.json`, { type: "application/json" });
+  if (navigator.canShare?.({ files: [blob] })) {
+    try {
+      await navigator.share({ files: [blob], title: _("Unsent records") });
+      return;
+    } catch {
+      // fall back to a download
+    }
+  }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = blob.name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  toast(_("The file is in your downloads."));
+}
+
+async function signOut(unsent) {
+  const message = unsent
+    ? ngettext(
+        "%(num)s record is not sent yet. It stays on this phone and is sent when you sign in again. Sign out?",
+        "%(num)s records are not sent yet. They stay on this phone and are sent when you sign in again. Sign out?",
+        unsent)
+    : _("Sign out of Làng Số on this phone?");
+  if (!confirm(message)) return;
+  const token = await getMeta("csrf");
+  try {
+    await fetch("/logout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": token || "" } });
+  } catch {
+    // Offline: the server session ends when it expires; the phone forgets it now.
+  }
+  await forgetPersonalData();
+  location.assign("/login");
+}

@@ -1,0 +1,213 @@
+// Sending the outbox and pulling changes. One sender at a time across tabs (Web Locks).
+// 401/403 pause and ask to sign in again; 5xx and network errors back off those entries and
+// the others still go; rejected entries stay for the volunteer to fix. Nothing is dropped.
+
+import { db, getMeta, setMeta } from "./db.js";
+import { acknowledge, entriesFor, markRejected, markSending, postpone } from "./outbox.js";
+import { fold } from "./text.js";
+
+const BATCH = 50; // small: a broken connection costs at most one batch
+let BATCH_NOW = BATCH;
+const LOCK = "langso-outbox";
+const listeners = new Set();
+
+export const status = {
+  state: "idle", // idle | sending | offline | paused-auth | paused-forbidden | error
+  lastSyncAt: null,
+  lastError: null,
+};
+
+export function onChange(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+function changed() {
+  for (const fn of listeners) fn(status);
+}
+
+async function csrfToken(refresh = false) {
+  let token = refresh ? null : await getMeta("csrf");
+  if (!token) {
+    const response = await fetch("/api/v1/me", { credentials: "same-origin" });
+    if (!response.ok) throw new HttpError(response.status, await safeJson(response));
+    token = (await response.json()).csrf_token;
+    await setMeta("csrf", token);
+  }
+  return token;
+}
+
+class HttpError extends Error {
+  constructor(statusCode, body) {
+    super(body?.error?.message || `HTTP ${statusCode}`);
+    this.status = statusCode;
+    this.body = body;
+  }
+}
+
+async function safeJson(response) {
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+async function post(body) {
+  let token = await csrfToken();
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const response = await fetch("/api/v1/sync", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": token },
+      body: JSON.stringify(body),
+    });
+    if (response.ok) return response.json();
+    const payload = await safeJson(response);
+    if (response.status === 403 && payload?.error?.code === "csrf" && attempt === 0) {
+      token = await csrfToken(true);
+      continue;
+    }
+    throw new HttpError(response.status, payload);
+  }
+  throw new HttpError(403, null);
+}
+
+// The server sends flat records; the phone keeps {id, version, data, ...} like its own edits.
+export function fromServer(store, item) {
+  if (store === "households") {
+    const { id, version, ...data } = item;
+    return { id, version, key: fold(data.head_name), data: { ...data, consent: true }, pending: false };
+  }
+  const { id, version, review_state, review_comment, conflict, ...data } = item;
+  return { id, version, review_state, review_comment, conflict, data, pending: false };
+}
+
+// Store what the server says changed since our cursor; local unsent edits win until sent.
+export async function applyChanges(changes) {
+  const database = await db();
+  const tx = database.transaction(["households", "sessions", "outbox", "meta"], "readwrite");
+  const pending = new Set((await tx.objectStore("outbox").getAll()).map((e) => e.id));
+  for (const [store, items] of [["households", changes.households], ["sessions", changes.sessions]]) {
+    for (const item of items || []) {
+      if (pending.has(item.id)) continue;
+      if (item.deleted) await tx.objectStore(store).delete(item.id);
+      else await tx.objectStore(store).put(fromServer(store, item));
+    }
+  }
+  if (changes.villages?.length) {
+    const boot = (await tx.objectStore("meta").get("bootstrap")) || {};
+    const byId = new Map((boot.villages || []).map((v) => [v.id, v]));
+    for (const v of changes.villages) byId.set(v.id, v);
+    boot.villages = [...byId.values()];
+    await tx.objectStore("meta").put(boot, "bootstrap");
+  }
+  await tx.done;
+}
+
+async function sendBatches(memberId, force) {
+  let cursor = await getMeta("cursor", 0);
+  let pulled = false;
+  const tried = new Set(); // each entry is sent at most once per flush
+  for (;;) {
+    const now = Date.now();
+    const due = (await entriesFor(memberId)).filter(
+      (e) => e.state === "pending" && !tried.has(e.op_id) && (force || e.next_attempt_at <= now),
+    );
+    let batch = due.slice(0, BATCH_NOW);
+    for (const e of batch) tried.add(e.op_id);
+    if (!batch.length && pulled) return;
+    await markSending(batch);
+    let result;
+    try {
+      result = await post({ cursor, ops: batch.map(({ op_id, entity, id, base_version, data }) => ({ op_id, entity, id, base_version, data })) });
+    } catch (error) {
+      if (error instanceof HttpError && (error.status === 401 || error.status === 403)) {
+        status.state = error.status === 401 ? "paused-auth" : "paused-forbidden";
+        status.lastError = error.message;
+        return;
+      }
+      if (error instanceof HttpError && error.status === 413 && batch.length > 1) {
+        // Too big together: send them again in halves.
+        for (const e of batch) tried.delete(e.op_id);
+        BATCH_NOW = Math.max(1, Math.floor(batch.length / 2));
+        continue;
+      }
+      if (error instanceof HttpError && error.status >= 400 && error.status < 500 && error.status !== 429) {
+        await markRejected(batch, error.message);
+        continue;
+      }
+      await postpone(batch, error.message); // network, 5xx, 429: later, with backoff
+      status.lastError = error.message;
+      if (!(error instanceof HttpError)) {
+        status.state = "offline";
+        return;
+      }
+      if (due.length <= batch.length) return;
+      continue;
+    }
+    await acknowledge(result.results, new Map(batch.map((e) => [e.op_id, e])));
+    await applyChanges(result.changes || {});
+    cursor = result.cursor;
+    await setMeta("cursor", cursor);
+    status.lastSyncAt = new Date().toISOString();
+    await setMeta("lastSyncAt", status.lastSyncAt);
+    status.lastError = null;
+    pulled = !result.more;
+    BATCH_NOW = BATCH;
+  }
+}
+
+// `force` (the "Send now" button) also retries entries that are waiting out a backoff.
+export async function flush(memberId, { force = false } = {}) {
+  if (!memberId) return;
+  if (navigator.onLine === false) {
+    // Known to be offline: do not spend attempts (and backoff) on requests that cannot go.
+    status.state = "offline";
+    changed();
+    return;
+  }
+  const run = async (lock) => {
+    if (lock === null) return; // another tab is sending right now
+    status.state = "sending";
+    changed();
+    try {
+      await sendBatches(memberId, force);
+      if (status.state === "sending") status.state = "idle";
+    } catch (error) {
+      status.state = "error";
+      status.lastError = String(error);
+    }
+    changed();
+  };
+  if (navigator.locks) await navigator.locks.request(LOCK, { ifAvailable: true }, run);
+  else await run(true);
+}
+
+export async function bootstrap() {
+  const response = await fetch("/api/v1/bootstrap", { credentials: "same-origin" });
+  if (!response.ok) throw new HttpError(response.status, await safeJson(response));
+  const data = await response.json();
+  const database = await db();
+  const tx = database.transaction(["households", "sessions", "meta", "outbox"], "readwrite");
+  const pending = new Set((await tx.objectStore("outbox").getAll()).map((e) => e.id));
+  for (const h of data.households || []) {
+    if (!pending.has(h.id)) await tx.objectStore("households").put(fromServer("households", h));
+  }
+  for (const s of data.sessions || []) {
+    if (!pending.has(s.id)) await tx.objectStore("sessions").put(fromServer("sessions", s));
+  }
+  const meta = tx.objectStore("meta");
+  await meta.put({ member: data.member, commune: data.commune, villages: data.villages, services: data.services, guides: data.guides }, "bootstrap");
+  await meta.put(data.csrf_token, "csrf");
+  // The cursor only skips what bootstrap already brought: without sessions in it, pull from 0.
+  if (data.sessions && !(await meta.get("cursor"))) await meta.put(data.cursor, "cursor");
+  await tx.done;
+  return data;
+}
+
+status.lastSyncAt = null;
+getMeta("lastSyncAt").then((v) => {
+  status.lastSyncAt = v;
+  changed();
+});

@@ -1,0 +1,638 @@
+"""The guide catalogue: Markdown files with YAML front matter become Guide and GuideVersion rows,
+and a search that ignores marks and case ranks title over summary over steps.
+
+A guide file (server/content/guides/<slug>.md) has front matter, an optional introduction, then
+three sections: "## Cần chuẩn bị" (a list), "## Các bước" (a numbered list, one action per item)
+and "## Khi gặp vướng mắc" (a list). Markdown is rendered without raw HTML and then sanitised,
+so nothing in a file can run script in a reader's browser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import nh3
+import sqlalchemy as sa
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from sqlmodel import Session, select
+
+from .db import utcnow
+from .i18n import LOCALES, gettext, lazy
+from .models import Guide, GuideVersion, Skill
+from .text import fold, nfc
+
+CONTENT_DIR = Path(__file__).parent / "content" / "guides"
+CONTENT_LOCALE = "vi"  # the steps are written in Vietnamese; titles and summaries in both
+FORMAT = 1  # part of each version's hash: bump it when the stored body changes shape
+
+# The order of the catalogue's groups, and their headings.
+SKILLS: dict[str, str] = {
+    Skill.vneid: lazy("VNeID: your electronic identity"),
+    Skill.public_services: lazy("Online public services"),
+    Skill.social_insurance: lazy("Social and health insurance"),
+    Skill.payment: lazy("Paying online"),
+    Skill.shopping: lazy("Shopping and selling online"),
+    Skill.safety: lazy("Staying safe online"),
+    Skill.local_platforms: lazy("Your commune's digital platforms"),
+}
+
+REQUIRED = (
+    "slug",
+    "skill",
+    "title",
+    "title_en",
+    "summary",
+    "summary_en",
+    "source_url",
+    "reviewed_on",
+)
+OPTIONAL = ("source_name", "template", "draft")
+SECTIONS = {"can chuan bi": "documents", "cac buoc": "steps", "khi gap vuong mac": "problems"}
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_TITLE, MAX_SUMMARY, MAX_URL = 160, 300, 500
+
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_TAGS = {"p", "br", "strong", "em", "code", "a", "ul", "ol", "li", "img", "blockquote"}
+_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"}}
+_SCHEMES = {"https", "http", "mailto", "tel"}
+
+
+def sanitise(html: str) -> str:
+    """Keep only harmless tags and attributes: no script, no event handlers, no javascript:."""
+    return nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes=_SCHEMES,
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+# --- Errors -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class GuideError(Exception):
+    """One or more guide files are wrong; each problem names the file and the line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+# --- Parsing ------------------------------------------------------------------------------
+
+Fail = Callable[[int, str], GuideError]  # makes the error for a line of the file being read
+
+
+@dataclass
+class GuideSource:
+    """One guide file, checked and rendered."""
+
+    slug: str
+    skill: str
+    title: dict[str, str]
+    summary: dict[str, str]
+    source_url: str
+    source_name: str
+    reviewed_on: date
+    template: bool
+    published: bool
+    intro: str
+    documents: list[str]
+    steps: list[dict[str, str]]
+    problems: list[str]
+    hash: str = ""
+    links: list[tuple[str, int]] = field(default_factory=list)  # (slug, line): other guides
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "hash": self.hash,
+            "content_locale": CONTENT_LOCALE,
+            "source_name": self.source_name,
+            "template": self.template,
+            "intro": self.intro,
+            "documents": self.documents,
+            "steps": self.steps,
+            "problems": self.problems,
+        }
+
+    def fingerprint(self) -> str:
+        data = {
+            "format": FORMAT,
+            "skill": self.skill,
+            "title": self.title,
+            "summary": self.summary,
+            "source_url": self.source_url,
+            "reviewed_on": self.reviewed_on.isoformat(),
+            "published": self.published,
+            **self.body(),
+            "hash": "",
+        }
+        raw = json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
+        return hashlib.sha256(raw).hexdigest()
+
+
+def parse_guide(path: Path) -> GuideSource:
+    """Read one guide file; raise GuideError naming the file and line of the first problem."""
+
+    def fail(line: int, message: str) -> GuideError:
+        return GuideError([Problem(path, line, message)])
+
+    try:
+        text = unicodedata.normalize("NFC", path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise fail(1, "the file is not UTF-8 text") from e
+    lines = text.replace("\r\n", "\n").split("\n")
+    if not lines or lines[0].strip() != "---":
+        raise fail(1, "the file must start with front matter between two '---' lines")
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        raise fail(1, "the front matter has no closing '---' line") from None
+    front = "\n".join(lines[1:end])
+    meta, key_lines = _front_matter(front, fail)
+    source = _check_meta(path, meta, key_lines, fail)
+    _parse_body("\n".join(lines[end + 1 :]), end + 2, source, fail)
+    source.hash = source.fingerprint()
+    return source
+
+
+def _front_matter(front: str, fail: Fail) -> tuple[dict[str, Any], dict[str, int]]:
+    """The YAML mapping and the file line of each key (front matter starts on line 2)."""
+    try:
+        node = yaml.compose(front, Loader=yaml.SafeLoader)
+        meta = yaml.safe_load(front)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 2 if mark else 1
+        raise fail(line, f"front matter is not valid YAML: {e.problem or e}") from e
+    if not isinstance(node, yaml.MappingNode) or not isinstance(meta, dict):
+        raise fail(2, "front matter must be 'key: value' lines")
+    key_lines: dict[str, int] = {}
+    for key, _value in node.value:
+        name = str(key.value)
+        if name in key_lines:
+            raise fail(key.start_mark.line + 2, f"'{name}' is given twice")
+        key_lines[name] = key.start_mark.line + 2
+    return meta, key_lines
+
+
+def _check_meta(
+    path: Path, meta: dict[str, Any], key_lines: dict[str, int], fail: Fail
+) -> GuideSource:
+    for name in meta:
+        if name not in REQUIRED and name not in OPTIONAL:
+            known = ", ".join((*REQUIRED, *OPTIONAL))
+            raise fail(key_lines[str(name)], f"unknown field '{name}' (known: {known})")
+    for name in REQUIRED:
+        if name not in meta:
+            raise fail(1, f"front matter has no '{name}'")
+
+    def text(name: str, limit: int) -> str:
+        value = meta[name]
+        if not isinstance(value, str) or not nfc(value):
+            raise fail(key_lines[name], f"'{name}' must be a non-empty text")
+        value = nfc(value)
+        if len(value) > limit:
+            raise fail(key_lines[name], f"'{name}' is longer than {limit} characters")
+        return value
+
+    def flag(name: str) -> bool:
+        value = meta.get(name, False)
+        if not isinstance(value, bool):
+            raise fail(key_lines[name], f"'{name}' must be true or false")
+        return value
+
+    slug = text("slug", 80)
+    if not SLUG.match(slug):
+        raise fail(key_lines["slug"], "'slug' may hold only a-z, 0-9 and single hyphens")
+    if slug != path.stem:
+        raise fail(key_lines["slug"], f"'slug' must equal the file name ({path.stem})")
+    skill = text("skill", 24)
+    if skill not in SKILLS:
+        raise fail(key_lines["skill"], f"'skill' must be one of: {', '.join(SKILLS)}")
+    url = text("source_url", MAX_URL)
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise fail(key_lines["source_url"], "'source_url' must be an https:// address")
+    reviewed = meta["reviewed_on"]
+    if isinstance(reviewed, datetime):
+        reviewed = reviewed.date()
+    if isinstance(reviewed, str):
+        try:
+            reviewed = date.fromisoformat(reviewed)
+        except ValueError:
+            reviewed = None
+    if not isinstance(reviewed, date):
+        raise fail(key_lines["reviewed_on"], "'reviewed_on' must be a date like 2026-03-01")
+    source_name = text("source_name", 160) if "source_name" in meta else parts.netloc
+    return GuideSource(
+        slug=slug,
+        skill=skill,
+        title={"vi": text("title", MAX_TITLE), "en": text("title_en", MAX_TITLE)},
+        summary={"vi": text("summary", MAX_SUMMARY), "en": text("summary_en", MAX_SUMMARY)},
+        source_url=url,
+        source_name=source_name,
+        reviewed_on=reviewed,
+        template=flag("template"),
+        published=not flag("draft"),
+        intro="",
+        documents=[],
+        steps=[],
+        problems=[],
+    )
+
+
+def _parse_body(body: str, first_line: int, source: GuideSource, fail: Fail) -> None:
+    """Split the Markdown body into its sections; every list item becomes one entry."""
+    tokens = _md.parse(body)
+    env: dict[str, Any] = {}
+    intro: list[Token] = []
+    section: str | None = None
+    seen: set[str] = set()
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        line = first_line + (token.map[0] if token.map else 0)
+        if token.type == "heading_open":
+            heading = tokens[i + 1].content
+            if token.tag != "h2":
+                raise fail(line, f"use '## ' for section headings ('{heading}')")
+            section = SECTIONS.get(fold(heading))
+            if section is None:
+                names = "Cần chuẩn bị, Các bước, Khi gặp vướng mắc"
+                raise fail(line, f"unknown section '{heading}' (sections: {names})")
+            if section in seen:
+                raise fail(line, f"section '{heading}' is given twice")
+            seen.add(section)
+            i += 3
+            continue
+        end = _block_end(tokens, i)
+        source.links.extend((href, first_line + at) for href, at in _guide_links(tokens[i:end]))
+        if section is None:
+            intro.extend(tokens[i:end])
+        elif token.type in ("bullet_list_open", "ordered_list_open"):
+            if section == "steps" and token.type != "ordered_list_open":
+                raise fail(line, "steps must be a numbered list (1. 2. 3.)")
+            entries = getattr(source, section)
+            if entries:
+                raise fail(line, "a section holds one list")
+            for item in _items(tokens[i + 1 : end - 1]):
+                html = sanitise(_md.renderer.render(item, _md.options, env)).strip()
+                if section == "steps":
+                    entries.append({"html": html, "text": _plain(item)})
+                else:
+                    entries.append(html)
+        else:
+            raise fail(line, "a section holds one list and nothing else")
+        i = end
+    if intro:
+        source.intro = sanitise(_md.renderer.render(intro, _md.options, env)).strip()
+    if not source.steps:
+        raise fail(first_line, "the guide has no '## Các bước' section with a numbered list")
+
+
+def _block_end(tokens: list[Token], start: int) -> int:
+    """Index just past the top-level block that starts at `start`."""
+    depth = 0
+    for j in range(start, len(tokens)):
+        depth += tokens[j].nesting
+        if depth == 0:
+            return j + 1
+    return len(tokens)
+
+
+def _items(tokens: list[Token]) -> list[list[Token]]:
+    """The inner tokens of each list item (the list's own open and close are left out)."""
+    items, start, depth = [], 0, 0
+    for j, token in enumerate(tokens):
+        if token.type == "list_item_open" and depth == 0:
+            start = j + 1
+        depth += token.nesting
+        if token.type == "list_item_close" and depth == 0:
+            items.append(tokens[start:j])
+    return items
+
+
+def _guide_links(tokens: list[Token]) -> list[tuple[str, int]]:
+    """Links written as a bare slug, e.g. [Đăng nhập](dang-nhap-dich-vu-cong-bang-vneid)."""
+    found = []
+    for token in tokens:
+        for child in token.children or []:
+            href = str(child.attrs.get("href", "")) if child.type == "link_open" else ""
+            if href and ":" not in href and not href.startswith(("/", "#", ".")):
+                found.append((href.split("#")[0], token.map[0] if token.map else 0))
+    return found
+
+
+def _plain(tokens: list[Token]) -> str:
+    """The words of some rendered tokens, for search keys and reading aloud."""
+    words: list[str] = []
+    for token in tokens:
+        if token.type != "inline":
+            continue
+        for child in token.children or []:
+            if child.type in ("text", "code_inline"):
+                words.append(child.content)
+            elif child.type in ("softbreak", "hardbreak"):
+                words.append(" ")
+            elif child.type == "image":
+                words.append(child.content)
+        words.append(" ")
+    return nfc("".join(words))
+
+
+def parse_directory(directory: Path) -> list[GuideSource]:
+    """Every guide file of a directory; all problems are reported together."""
+    if not directory.is_dir():
+        raise RuntimeError(f"Directory '{directory}' does not exist")
+    sources, problems = [], []
+    for path in sorted(directory.glob("*.md")):
+        try:
+            sources.append(parse_guide(path))
+        except GuideError as e:
+            problems.extend(e.problems)
+    slugs = {s.slug for s in sources}
+    for source in sources:
+        for href, line in source.links:
+            if href not in slugs:
+                path = directory / f"{source.slug}.md"
+                problems.append(Problem(path, line, f"link to an unknown guide '{href}'"))
+    if problems:
+        raise GuideError(problems)
+    return sources
+
+
+# --- Loading ------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadSummary:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.added)} guides added, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged"
+        )
+
+
+def load_guides(session: Session, directory: Path = CONTENT_DIR) -> LoadSummary:
+    """Bring the stored catalogue in line with the files. An unchanged file changes nothing; a
+    changed one adds version+1 in every locale. Nothing is written if any file is wrong."""
+    sources = parse_directory(directory)
+    guides = {g.slug: g for g in session.exec(select(Guide)).all()}
+    hashes = {
+        guide_id: version.body.get("hash")
+        for guide_id, version in session.exec(
+            select(Guide.id, GuideVersion)
+            .join(GuideVersion, GuideVersion.guide_id == Guide.id)
+            .where(GuideVersion.version == Guide.version, GuideVersion.locale == CONTENT_LOCALE)
+        ).all()
+    }
+    summary = LoadSummary()
+    for source in sources:
+        guide = guides.get(source.slug)
+        if guide is not None and hashes.get(guide.id) == source.hash:
+            summary.unchanged.append(source.slug)
+            continue
+        if guide is None:
+            guide = Guide(slug=source.slug, skill=source.skill, version=1)
+            summary.added.append(source.slug)
+        else:
+            guide.version += 1
+            guide.updated_at = utcnow()
+            summary.updated.append(source.slug)
+        guide.skill = source.skill
+        guide.published = source.published
+        guide.reviewed_on = source.reviewed_on
+        guide.source_url = source.source_url
+        session.add(guide)
+        session.flush()
+        for locale in LOCALES:
+            session.add(_version(guide, source, locale))
+    session.flush()
+    return summary
+
+
+def _version(guide: Guide, source: GuideSource, locale: str) -> GuideVersion:
+    title, summary = source.title[locale], source.summary[locale]
+    text = " ".join(
+        [*(s["text"] for s in source.steps), *(_strip(h) for h in source.documents)]
+        + [_strip(h) for h in source.problems]
+        + [_strip(source.intro)]
+    )
+    if locale != CONTENT_LOCALE:  # Vietnamese words still find the guide in other languages
+        text = f"{source.title[CONTENT_LOCALE]} {source.summary[CONTENT_LOCALE]} {text}"
+    body = source.body()
+    body["search"] = {"summary": fold(summary), "text": fold(text)}
+    return GuideVersion(
+        guide_id=guide.id,
+        version=guide.version,
+        locale=locale,
+        title=title,
+        title_key=fold(title),
+        summary=summary,
+        body=body,
+    )
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _strip(html: str) -> str:
+    return _TAG.sub(" ", html)
+
+
+# --- Reading ------------------------------------------------------------------------------
+
+
+@dataclass
+class GuideView:
+    """What a page needs of one guide in one language."""
+
+    slug: str
+    skill: str
+    version: int
+    locale: str
+    title: str
+    title_key: str
+    summary: str
+    body: dict[str, Any]
+    reviewed_on: date | None
+    source_url: str
+    commune_code: str | None
+    helpful_yes: int
+    helpful_no: int
+
+    @property
+    def template(self) -> bool:
+        return bool(self.body.get("template"))
+
+    @property
+    def content_locale(self) -> str:
+        return str(self.body.get("content_locale", CONTENT_LOCALE))
+
+
+def _views(session: Session, locale: str, slug: str | None = None) -> list[GuideView]:
+    """Published guides in `locale`, falling back to the content's own language."""
+    query = (
+        select(Guide, GuideVersion)
+        .join(GuideVersion, GuideVersion.guide_id == Guide.id)
+        .where(
+            Guide.published == sa.true(),
+            GuideVersion.version == Guide.version,
+            GuideVersion.locale.in_({locale, CONTENT_LOCALE}),
+        )
+    )
+    if slug is not None:
+        query = query.where(Guide.slug == slug)
+    chosen: dict[str, tuple[Guide, GuideVersion]] = {}
+    for guide, version in session.exec(query).all():
+        if guide.slug not in chosen or version.locale == locale:
+            chosen[guide.slug] = (guide, version)
+    return [
+        GuideView(
+            slug=g.slug,
+            skill=g.skill,
+            version=g.version,
+            locale=v.locale,
+            title=v.title,
+            title_key=v.title_key,
+            summary=v.summary,
+            body=v.body,
+            reviewed_on=g.reviewed_on,
+            source_url=g.source_url,
+            commune_code=g.commune_code,
+            helpful_yes=g.helpful_yes,
+            helpful_no=g.helpful_no,
+        )
+        for g, v in chosen.values()
+    ]
+
+
+def get_guide(session: Session, slug: str, locale: str) -> GuideView | None:
+    views = _views(session, locale, slug)
+    return views[0] if views else None
+
+
+def catalogue(session: Session, locale: str) -> list[tuple[str, str, list[GuideView]]]:
+    """(skill, heading, guides) in the catalogue's order; empty groups are left out."""
+    groups: dict[str, list[GuideView]] = {skill: [] for skill in SKILLS}
+    for view in _views(session, locale):
+        groups.setdefault(view.skill, []).append(view)
+    return [
+        (skill, gettext(SKILLS.get(skill, skill)), sorted(items, key=lambda v: v.title_key))
+        for skill, items in groups.items()
+        if items
+    ]
+
+
+def record_feedback(session: Session, slug: str, helpful: bool) -> bool:
+    """Count one answer to "did this guide help you?"; False when there is no such guide."""
+    column = Guide.helpful_yes if helpful else Guide.helpful_no
+    result = session.execute(
+        sa.update(Guide)
+        .where(Guide.slug == slug, Guide.published == sa.true())
+        .values({column.key: column + 1})
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- Search -------------------------------------------------------------------------------
+
+# Both spellings are in use ("đăng ký" / "đăng kí", "lý lịch" / "lí lịch"): compare one form.
+_VARIANTS = {"ky": "ki", "ly": "li", "my": "mi", "ty": "ti", "sy": "si", "hy": "hi"}
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _terms(key: str) -> list[str]:
+    return [_VARIANTS.get(w, w) for w in _WORD.findall(key)]
+
+
+@dataclass
+class _Match:
+    """How the query words meet one field of a guide."""
+
+    exact: set[int]  # words found as whole words (the last one may be a word's start)
+    weak: set[int]  # words found only at the end of a longer word ("qr" in "vietqr")
+    phrase: bool  # all the words, in order, side by side
+    first: int  # position of the first word found: "Cài VNeID…" is about VNeID more than "…VNeID"
+    coverage: float  # share of the field's words that the query found
+
+    def rank(self) -> tuple[float, ...]:
+        return (len(self.exact), self.phrase, len(self.weak), -self.first, self.coverage)
+
+
+def _match(words: list[str], tokens: list[str]) -> _Match:
+    present = set(tokens)
+    last = len(words) - 1
+    exact, weak, covered = set(), set(), set()
+    for i, word in enumerate(words):
+        # The last word may still be being typed: let it match the start of a word.
+        starts = [t for t in tokens if i == last and t.startswith(word)]
+        if word in present or starts:
+            exact.add(i)
+            covered.update(starts or [word])
+            continue
+        # Run-together names: VietQR, dichvucong. Short words only inside much longer ones.
+        ends = [t for t in tokens if len(t) >= len(word) + 3 and t.endswith(word)]
+        if len(word) >= 2 and ends:
+            weak.add(i)
+            covered.update(ends)
+    phrase = len(words) > 1 and f" {' '.join(words)} " in f" {' '.join(tokens)} "
+    positions = [i for i, t in enumerate(tokens) if t in covered]
+    first = positions[0] if positions else 1_000  # not found: after any position
+    coverage = len(positions) / len(tokens) if tokens else 0.0
+    return _Match(exact, weak, phrase, first, coverage)
+
+
+def search_guides(session: Session, query: str, locale: str) -> list[GuideView]:
+    """Published guides matching `query`, best first. Marks and case are ignored.
+
+    Guides holding more of the words come first. Among them the title decides, then the summary,
+    then the rest of the text. When some guide holds every word, only such guides are shown.
+    """
+    words = _terms(fold(query))
+    if not words:
+        return []
+    ranked = []
+    for view in _views(session, locale):
+        search = view.body.get("search", {})
+        title_tokens = _terms(view.title_key)
+        title = _match(words, title_tokens)
+        summary = _match(words, _terms(search.get("summary", "")))
+        text = _match(words, _terms(search.get("text", "")))
+        found = set().union(*(m.exact | m.weak for m in (title, summary, text)))
+        if not found:
+            continue
+        key = (len(found), title_tokens == words, *title.rank(), *summary.rank(), *text.rank())
+        ranked.append((key, view))
+    ranked.sort(key=lambda r: (*(-k for k in r[0]), r[1].title_key))
+    complete = [r for r in ranked if r[0][0] == len(words)]
+    return [view for _key, view in (complete or ranked)]

@@ -1,0 +1,91 @@
+// Làng Số service worker. Served from /sw.js (scope: the whole site), rendered by the server
+// with VERSION = a hash of the shell's files, so any change to them installs a new worker.
+const VERSION = "{{ version }}";
+const SHELL_CACHE = `shell-${VERSION}`;
+const GUIDE_CACHE = "guides";
+const GUIDE_LIMIT = 60; // guide pages kept offline; the oldest go first
+const SHELL = {{ shell }};
+const GUIDE_PAGE = /^\/(vi|en)\/(guides\/[^/]+(\/poster)?)?$/;
+
+// install: cache the whole shell before this version can take over (await addAll).
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.addAll(SHELL)));
+});
+
+// activate: drop the caches of older versions, then control open pages.
+self.addEventListener("activate", (event) => {
+  event.waitUntil((async () => {
+    for (const key of await caches.keys()) {
+      if (key.startsWith("shell-") && key !== SHELL_CACHE) await caches.delete(key);
+    }
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener("message", (event) => {
+  if (event.data === "skipWaiting") self.skipWaiting();
+});
+
+// Background Sync (where the browser has it): ask an open app to send its outbox.
+self.addEventListener("sync", (event) => {
+  if (event.tag === "outbox") {
+    event.waitUntil(self.clients.matchAll({ type: "window" }).then((clients) => {
+      for (const client of clients) client.postMessage("flush");
+    }));
+  }
+});
+
+async function trim(cache) {
+  const keys = await cache.keys();
+  for (const request of keys.slice(0, Math.max(0, keys.length - GUIDE_LIMIT))) {
+    await cache.delete(request);
+  }
+}
+
+// Guides: stale-while-revalidate in their own capped cache.
+async function guide(event) {
+  const cache = await caches.open(GUIDE_CACHE);
+  const cached = await cache.match(event.request, { ignoreSearch: false });
+  const fresh = fetch(event.request).then(async (response) => {
+    if (response.ok) {
+      await cache.put(event.request, response.clone());
+      await trim(cache);
+    }
+    return response;
+  });
+  if (cached) {
+    event.waitUntil(fresh.catch(() => null));
+    return cached;
+  }
+  try {
+    return await fresh;
+  } catch {
+    return (await caches.match("/offline")) || Response.error();
+  }
+}
+
+// Pages: network first, then the cached copy, then the offline page.
+async function page(request) {
+  try {
+    return await fetch(request);
+  } catch {
+    const url = new URL(request.url);
+    const fallback = url.pathname === "/app" ? "/app" : "/offline";
+    return (await caches.match(request, { ignoreSearch: true })) || (await caches.match(fallback));
+  }
+}
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return; // never touch writes
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin || url.pathname.startsWith("/api/")) return;
+  if (GUIDE_PAGE.test(url.pathname)) {
+    event.respondWith(guide(event));
+  } else if (request.mode === "navigate") {
+    event.respondWith(page(request));
+  } else if (url.pathname.startsWith("/static/")) {
+    // Shell files: from the versioned cache, else the network.
+    event.respondWith(caches.match(request, { ignoreSearch: true }).then((hit) => hit || fetch(request)));
+  }
+});

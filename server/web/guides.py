@@ -1,0 +1,121 @@
+"""Public guide pages: one guide, its A4 poster, its QR code, and "did this help?" answers."""
+
+from __future__ import annotations
+
+import io
+
+import segno
+from markupsafe import Markup, escape
+from starlette.responses import RedirectResponse, Response
+
+from .. import guides, i18n
+from ..errors import BadRequest, NotFound
+from ..guides import GuideView
+from ..i18n import gettext
+from . import Ctx, view
+
+FEEDBACK_COOKIE = "langso_helpful"
+QR_MAX_AGE = 7 * 86400
+
+
+def _lang(ctx: Ctx) -> str:
+    lang = ctx.request.path_params.get("lang", i18n.DEFAULT_LOCALE)
+    if lang not in i18n.LOCALES:
+        raise NotFound()
+    return lang
+
+
+def _guide(ctx: Ctx, lang: str) -> GuideView:
+    with ctx.db.read() as session:
+        found = guides.get_guide(session, ctx.request.path_params["slug"], lang)
+    if found is None:
+        raise NotFound(gettext("There is no guide at this address. It may have been removed."))
+    return found
+
+
+def guide_url(ctx: Ctx, lang: str, slug: str) -> str:
+    return f"{ctx.settings.base_url}/{lang}/guides/{slug}"
+
+
+def _page_context(ctx: Ctx, lang: str, found: GuideView) -> dict[str, object]:
+    return {
+        "guide": found,
+        "skill_label": gettext(guides.SKILLS.get(found.skill, found.skill)),
+        "url": guide_url(ctx, lang, found.slug),
+        "alternates": [(code, guide_url(ctx, code, found.slug)) for code in i18n.LOCALES],
+    }
+
+
+@view(public=True)
+def guide(ctx: Ctx) -> Response:
+    """Show one guide: what to bring, the steps to tick, problems, source and feedback."""
+    lang = _lang(ctx)
+    found = _guide(ctx, lang)
+    context = _page_context(ctx, lang, found)
+    context["thanks"] = ctx.request.query_params.get("feedback") == "thanks"
+    return ctx.render("public/guide.html", context)
+
+
+@view(public=True)
+def poster(ctx: Ctx) -> Response:
+    """Show an A4 poster for the commune office wall: title, summary and a big QR code."""
+    lang = _lang(ctx)
+    found = _guide(ctx, lang)
+    context = _page_context(ctx, lang, found)
+    # A viewBox and no fixed size, so that print CSS can make the code as big as the paper allows.
+    svg = segno.make(str(context["url"]), error="m").svg_inline(
+        omitsize=True, dark="#000", light="#fff"
+    )
+    label = escape(gettext("QR code with the address of this guide"))
+    context["qr"] = Markup(svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1))
+    return ctx.render("public/poster.html", context)
+
+
+@view(public=True)
+def qr(ctx: Ctx) -> Response:
+    """Serve the QR code of a guide's address as SVG (?lang= picks the page's language)."""
+    lang = ctx.request.query_params.get("lang", i18n.DEFAULT_LOCALE)
+    if lang not in i18n.LOCALES:
+        raise NotFound()
+    found = _guide(ctx, lang)
+    buffer = io.BytesIO()
+    segno.make(guide_url(ctx, lang, found.slug), error="m").save(
+        buffer, kind="svg", scale=8, border=4, dark="#000", light="#fff", title=found.title
+    )
+    return Response(
+        buffer.getvalue(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": f"public, max-age={QR_MAX_AGE}"},
+    )
+
+
+@view(public=True)
+def feedback(ctx: Ctx) -> Response:
+    """Count one yes or no for a guide, at most once per browser, then go back to the guide."""
+    slug = ctx.request.path_params["slug"]
+    if not guides.SLUG.match(slug):
+        raise NotFound()
+    answer = ctx.field("helpful", 3)
+    if answer not in ("yes", "no"):
+        raise BadRequest(gettext("Please choose yes or no."))
+    lang = ctx.field("lang", 5)
+    if lang not in i18n.LOCALES:
+        lang = i18n.current_locale.get()
+    already = ctx.request.cookies.get(FEEDBACK_COOKIE) == "1"
+    if not already:
+        with ctx.db.write() as session:
+            counted = guides.record_feedback(session, slug, answer == "yes")
+        if not counted:
+            raise NotFound()
+    response = RedirectResponse(f"/{lang}/guides/{slug}?feedback=thanks#feedback", 303)
+    # No personal data: one cookie, sent back only to this guide's feedback address.
+    response.set_cookie(
+        FEEDBACK_COOKIE,
+        "1",
+        max_age=365 * 86400,
+        path=f"/guides/{slug}/",
+        samesite="lax",
+        secure=ctx.settings.https_only,
+        httponly=True,
+    )
+    return response

@@ -1,0 +1,199 @@
+"""The volunteer app's sync API: GET /api/v1/bootstrap and POST /api/v1/sync (see server/sync.py).
+
+Both answer only members of a commune. Responses are gzipped here when the phone accepts it:
+a commune's households are most of the bytes on a slow line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import zlib
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from .. import sync as sync_core
+from ..errors import AppError, BadRequest, Forbidden, TooLarge
+from ..i18n import gettext
+from ..models import Member, Role
+from ..security import csrf_token
+from . import Ctx, view
+
+MEMBERS = (Role.volunteer, Role.coordinator, Role.admin)
+GZIP_FROM = 1024  # smaller bodies fit in one packet anyway
+
+
+def _commune_member(ctx: Ctx) -> Member:
+    if not ctx.me.commune_code:
+        raise Forbidden(gettext("Only members of a commune can use the field app."))
+    return ctx.me
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _respond(request: Request, body: bytes, headers: dict[str, str]) -> Response:
+    headers = {**headers, "Vary": "Accept-Encoding"}
+    if len(body) >= GZIP_FROM and "gzip" in request.headers.get("accept-encoding", ""):
+        body = gzip.compress(body, compresslevel=6, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, 200, headers, media_type="application/json")
+
+
+def _etag_matches(request: Request, etag: str) -> bool:
+    wanted = request.headers.get("if-none-match", "")
+    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+@view(*MEMBERS)
+def bootstrap(ctx: Ctx) -> Response:
+    """Everything the field app needs to start, in one compact answer.
+
+    member {id, name, role, commune}; commune {code, name, province};
+    villages [{id, name, merged_into_id, version}] (merged ones too, pointing to their successor);
+    services [{code, skill, name_vi, name_en}]; households of the commune
+    [{id, village_id, code, head_name, phone, skills, version}] (deleted ones are left out);
+    guides []; cursor (pull changes after it with /api/v1/sync); csrf_token (send it as
+    X-CSRF-Token). Cache-Control: private, no-cache, with an ETag: send If-None-Match to get a
+    304 when nothing changed.
+    ---
+    responses:
+      "200":
+        description: The member, commune, villages, services and households, and the cursor.
+      "304":
+        description: Nothing changed since the ETag sent in If-None-Match.
+      "401":
+        description: Not signed in (the app keeps its data and asks to sign in again).
+      "403":
+        description: The member belongs to no commune.
+    """
+    me = _commune_member(ctx)
+    with ctx.db.read() as session:
+        data = sync_core.bootstrap(session, me)
+    data["guides"] = []
+    data["csrf_token"] = csrf_token(ctx.request)
+    raw = _dumps(data)
+    etag = 'W/"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+    headers = {"Cache-Control": "private, no-cache", "ETag": etag}
+    if _etag_matches(ctx.request, etag):
+        return Response(status_code=304, headers={**headers, "Vary": "Accept-Encoding"})
+    return _respond(ctx.request, raw, headers)
+
+
+@view(*MEMBERS)
+def _sync(ctx: Ctx) -> Response:
+    me = _commune_member(ctx)
+    body = ctx.request.state.sync_body
+    if isinstance(body, AppError):
+        raise body
+    cursor, ops = body
+    headers = {"Cache-Control": "no-store"}
+    if not ops:  # a pull only: no need for the write lock
+        with ctx.db.read() as session:
+            answer = {"results": [], **sync_core.pull(session, me, cursor)}
+        return _respond(ctx.request, _dumps(answer), headers)
+    with ctx.db.write() as session:
+        answer = sync_core.exchange(session, me, cursor, ops)
+    return _respond(ctx.request, _dumps(answer), headers)
+
+
+async def sync(request: Request) -> Response:
+    """Send changes made offline and receive what changed since the cursor.
+
+    Body (JSON, optionally Content-Encoding: gzip; at most 200 ops and 256 KB unpacked, else
+    413): {cursor, ops: [{op_id, entity: session|household, id, base_version (0 = create),
+    data}]}. Header X-CSRF-Token is required. Per op the answer is {op_id, status:
+    applied|duplicate|conflict|rejected, version, reason, message, fields}; then changes
+    {households, sessions, villages} after the cursor that this member may see (500 at most;
+    "more" says to ask again), and the new cursor. Reasons: invalid, no_consent,
+    other_commune, not_found, not_yours, approved, deleted, code_taken, bad_version.
+    ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              cursor: {type: integer, minimum: 0}
+              ops:
+                type: array
+                maxItems: 200
+                items:
+                  type: object
+                  required: [op_id, entity, id, base_version, data]
+                  properties:
+                    op_id: {type: string, format: uuid}
+                    entity: {type: string, enum: [session, household]}
+                    id: {type: string, format: uuid}
+                    base_version: {type: integer, minimum: 0}
+                    data: {type: object}
+    responses:
+      "200":
+        description: One result per op, the changes after the cursor, the new cursor.
+      "400":
+        description: The body is not JSON, not gzip, or not of this shape.
+      "401":
+        description: Not signed in (the app keeps its data and asks to sign in again).
+      "403":
+        description: No CSRF token, or the member belongs to no commune.
+      "413":
+        description: More than 200 ops or more than 256 KB.
+    """
+    # The body is read here, with its limits and gzip, and handed to the view unparsed.
+    request.state.sync_body = await _read_body(request)
+    scope = dict(request.scope)
+    scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+    return await _sync(Request(scope, request.receive))
+
+
+async def _read_body(request: Request) -> tuple[int, list[Any]] | AppError:
+    """(cursor, ops) from the body, or the error to answer once the member is known."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return BadRequest(gettext("Send the changes as JSON."))
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        return BadRequest(gettext("This content encoding is not supported."))
+    too_large = TooLarge(gettext("What you sent is too large. Send fewer changes at a time."))
+    limit = sync_core.MAX_BYTES + (64 * 1024 if encoding == "gzip" else 0)
+    chunks, size = [], 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return too_large
+            chunks.append(chunk)
+    except ClientDisconnect:
+        return BadRequest(gettext("The connection was lost before everything arrived."))
+    raw = b"".join(chunks)
+    if encoding == "gzip":
+        unpack = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            raw = unpack.decompress(raw, sync_core.MAX_BYTES + 1)
+        except zlib.error:
+            return BadRequest(gettext("The data sent is not valid gzip."))
+        if len(raw) > sync_core.MAX_BYTES or unpack.unconsumed_tail:
+            return too_large
+        if not unpack.eof:
+            return BadRequest(gettext("The data sent is not valid gzip."))
+    if len(raw) > sync_core.MAX_BYTES:
+        return too_large
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return BadRequest(gettext("The data sent is not valid JSON."))
+    if not isinstance(data, dict):
+        return BadRequest(gettext("The data sent is not valid JSON."))
+    ops, cursor = data.get("ops", []), data.get("cursor", 0)
+    if not isinstance(ops, list):
+        return BadRequest(fields={"ops": gettext("This must be a list of changes.")})
+    if len(ops) > sync_core.MAX_OPS:
+        return TooLarge(gettext("Send at most %(n)s changes at a time.", n=sync_core.MAX_OPS))
+    if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
+        return BadRequest(fields={"cursor": gettext("This must be a whole number, 0 or more.")})
+    return cursor, ops
