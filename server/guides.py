@@ -469,6 +469,26 @@ def _strip(html: str) -> str:
     return _TAG.sub(" ", html)
 
 
+# --- Written in the console (server/web/guide_editor.py) --------------------------------------
+
+
+def render_entry(markdown: str, block: bool = False) -> tuple[str, str]:
+    """Markdown typed in the editor → (sanitised HTML, plain words), by the same parser and
+    sanitiser as the files. One paragraph renders bare, like an item of a file's tight list,
+    unless `block` (the introduction)."""
+    tokens = _md.parse(unicodedata.normalize("NFC", markdown).strip())
+    if not block and [t.type for t in tokens] == ["paragraph_open", "inline", "paragraph_close"]:
+        tokens[0].hidden = tokens[2].hidden = True
+    html = sanitise(_md.renderer.render(tokens, _md.options, {})).strip()
+    return html, _plain(tokens)
+
+
+def version_for(guide: Guide, source: GuideSource, locale: str) -> GuideVersion:
+    """The row of one locale of a guide written in the console: same body and search keys as
+    a guide loaded from a file."""
+    return _version(guide, source, locale)
+
+
 # --- Reading ------------------------------------------------------------------------------
 
 
@@ -551,6 +571,29 @@ def catalogue(session: Session, locale: str) -> list[tuple[str, str, list[GuideV
         for skill, items in groups.items()
         if items
     ]
+
+
+def index(session: Session, commune_code: str | None = None) -> list[dict[str, Any]]:
+    """The published guides in both languages, for the field app to list and search offline.
+    A commune's own guides are included only for that commune."""
+    english = {v.slug: v for v in _views(session, "en")}
+    items = []
+    for v in _views(session, CONTENT_LOCALE):
+        if v.commune_code and v.commune_code != commune_code:
+            continue
+        en = english.get(v.slug, v)
+        items.append(
+            {
+                "slug": v.slug,
+                "skill": v.skill,
+                "version": v.version,
+                "title": v.title,
+                "summary": v.summary,
+                "title_en": en.title,
+                "summary_en": en.summary,
+            }
+        )
+    return sorted(items, key=lambda item: fold(item["title"]))
 
 
 def record_feedback(session: Session, slug: str, helpful: bool) -> bool:

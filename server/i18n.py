@@ -109,9 +109,12 @@ class LocaleMiddleware:
             return
         locale = pick_locale(scope)
         token = current_locale.set(locale)
+        # Static files are the same in every language: a Vary header would only make caches
+        # (the service worker's included) miss them.
+        static = scope.get("path", "").startswith("/static/")
 
         async def send_with_language(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and not static:
                 headers = list(message.get("headers", []))
                 headers.append((b"content-language", locale.encode()))
                 headers.append((b"vary", b"Accept-Language, Cookie"))

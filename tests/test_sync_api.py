@@ -319,6 +319,7 @@ def test_bootstrap_is_compact_cached_and_revalidated(client, db, world) -> None:
         "cursor",
         "guides",
         "csrf_token",
+        "session",
     ]
     assert data["member"] == {
         "id": str(world.vol_a.id),

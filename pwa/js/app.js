@@ -6,6 +6,7 @@ import { counts } from "./outbox.js";
 import { bootstrap, flush, onChange, status } from "./sync.js";
 import { h, mount, toast } from "./ui.js";
 import * as home from "./screens/home.js";
+import * as guides from "./screens/guides.js";
 import * as households from "./screens/households.js";
 import * as log from "./screens/log.js";
 import * as more from "./screens/more.js";
@@ -22,6 +23,7 @@ const ROUTES = [
   [/^#\/households$/, households.renderList],
   [/^#\/household\/new$/, households.renderNew],
   [/^#\/household\/([\w-]+)$/, households.renderOne],
+  [/^#\/guides$/, guides.render],
   [/^#\/more$/, more.render],
 ];
 
@@ -151,20 +153,46 @@ function watchForUpdates() {
   });
 }
 
+function step(name) {
+  document.body.dataset.step = name; // where start-up is, for a test that waits too long
+}
+
 async function start() {
-  await loadCatalogue(pickLocale());
+  step("catalogue");
+  try {
+    await loadCatalogue(pickLocale());
+  } catch (error) {
+    console.error("no catalogue", error); // the screens still work, in the source language
+  }
   document.querySelectorAll("[data-t]").forEach((el) => {
     el.textContent = _(el.dataset.t);
   });
+  step("worker");
   watchForUpdates();
+  step("logout-check");
+  const pending = await getMeta("pendingLogout");
+  if (pending) {
+    // Signed out while offline: end that session now, unless the person signed in again since.
+    if (!navigator.onLine) return location.replace("/login?next=/app");
+    const me = await fetch("/api/v1/me", { credentials: "same-origin" }).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+    if (me && (pending === true || me.session === pending)) {
+      await more.endServerSession(pending);
+      return location.replace("/login?next=/app");
+    }
+    await setMeta("pendingLogout", false);
+  }
+  step("store");
   await loadStore();
+  step("bootstrap");
   if (navigator.onLine || !store.member) {
     const data = await loadBootstrap();
     if (data) await loadStore();
   }
   onChange(() => refreshBadge());
   window.addEventListener("hashchange", route);
+  step("route");
   await route();
+  step("badge");
   await refreshBadge();
   // Back online: everything waiting goes now, whatever backoff it was in.
   window.addEventListener("online", () => sync({ force: true }));
@@ -181,4 +209,9 @@ async function start() {
   await sync({ force: true });
 }
 
-start();
+start().catch((error) => {
+  console.error(error);
+  mount(document.getElementById("screen"),
+    h("p", { class: "alert", role: "alert" }, _("Something went wrong. Please reload the app.")));
+  document.body.dataset.ready = "error";
+});

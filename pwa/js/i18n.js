@@ -18,7 +18,15 @@ export function pickLocale() {
 }
 
 export async function loadCatalogue(locale) {
-  const response = await fetch(`/static/i18n/${locale}.json`);
+  const url = `/static/i18n/${locale}.json`;
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    // Not yet under the service worker's control and offline: read its cache directly.
+    response = "caches" in window ? await caches.match(url, { ignoreSearch: true, ignoreVary: true }) : null;
+    if (!response) throw error;
+  }
   catalogue = await response.json();
   pluralFn = compilePlural(catalogue.plural);
   document.documentElement.lang = catalogue.locale;

@@ -198,7 +198,7 @@ export async function bootstrap() {
     if (!pending.has(s.id)) await tx.objectStore("sessions").put(fromServer("sessions", s));
   }
   const meta = tx.objectStore("meta");
-  await meta.put({ member: data.member, commune: data.commune, villages: data.villages, services: data.services, guides: data.guides }, "bootstrap");
+  await meta.put({ member: data.member, commune: data.commune, villages: data.villages, services: data.services, guides: data.guides, session: data.session }, "bootstrap");
   await meta.put(data.csrf_token, "csrf");
   // The cursor only skips what bootstrap already brought: without sessions in it, pull from 0.
   if (data.sessions && !(await meta.get("cursor"))) await meta.put(data.cursor, "cursor");

@@ -45,7 +45,7 @@ async function trim(cache) {
 // Guides: stale-while-revalidate in their own capped cache.
 async function guide(event) {
   const cache = await caches.open(GUIDE_CACHE);
-  const cached = await cache.match(event.request, { ignoreSearch: false });
+  const cached = await cache.match(event.request, { ignoreVary: true });
   const fresh = fetch(event.request).then(async (response) => {
     if (response.ok) {
       await cache.put(event.request, response.clone());
@@ -71,7 +71,8 @@ async function page(request) {
   } catch {
     const url = new URL(request.url);
     const fallback = url.pathname === "/app" ? "/app" : "/offline";
-    return (await caches.match(request, { ignoreSearch: true })) || (await caches.match(fallback));
+    const options = { ignoreSearch: true, ignoreVary: true };
+    return (await caches.match(request, options)) || (await caches.match(fallback, options));
   }
 }
 
@@ -86,6 +87,6 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(page(request));
   } else if (url.pathname.startsWith("/static/")) {
     // Shell files: from the versioned cache, else the network.
-    event.respondWith(caches.match(request, { ignoreSearch: true }).then((hit) => hit || fetch(request)));
+    event.respondWith(caches.match(request, { ignoreSearch: true, ignoreVary: true }).then((hit) => hit || fetch(request)));
   }
 });

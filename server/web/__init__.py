@@ -15,12 +15,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..accounts import member_for_token
+from ..accounts import member_for_token, token_hash
 from ..config import Settings
 from ..db import Database
 from ..errors import BadRequest, Forbidden, Unauthorized
 from ..i18n import gettext
-from ..models import Member, Role
+from ..models import AuthSession, Member, Role
 
 SESSION_COOKIE = "langso_session"
 MAX_JSON_BYTES = 256 * 1024
@@ -44,6 +44,15 @@ class Ctx:
     def field(self, name: str, max_length: int = 2000) -> str:
         value = self.form.get(name) if self.form is not None else None
         return value[:max_length] if isinstance(value, str) else ""
+
+    def session_marker(self) -> str | None:
+        """When this device's session began: lets the app tell an old session from a new one."""
+        token = self.request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        with self.db.read() as session:
+            row = session.get(AuthSession, token_hash(token))
+        return row.created_at.isoformat() if row else None
 
     def render(
         self, name: str, context: dict[str, Any] | None = None, status: int = 200

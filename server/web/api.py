@@ -33,6 +33,7 @@ def me(ctx: Ctx) -> Response:
             "province": m.province_code,
             "locale": current_locale.get(),
             "csrf_token": csrf_token(ctx.request),
+            "session": ctx.session_marker(),
         }
     )
 

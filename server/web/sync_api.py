@@ -15,6 +15,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from .. import guides
 from .. import sync as sync_core
 from ..errors import AppError, BadRequest, Forbidden, TooLarge
 from ..i18n import gettext
@@ -75,8 +76,9 @@ def bootstrap(ctx: Ctx) -> Response:
     me = _commune_member(ctx)
     with ctx.db.read() as session:
         data = sync_core.bootstrap(session, me)
-    data["guides"] = []
+        data["guides"] = guides.index(session, me.commune_code)
     data["csrf_token"] = csrf_token(ctx.request)
+    data["session"] = ctx.session_marker()
     raw = _dumps(data)
     etag = 'W/"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
     headers = {"Cache-Control": "private, no-cache", "ETag": etag}

@@ -61,7 +61,11 @@ def sign_in(page: Page, phone: str = "0900000004") -> None:
 
 
 def wait_ready(page: Page) -> None:
-    page.wait_for_selector("body[data-ready=true]", state="attached")
+    try:
+        page.wait_for_selector("body[data-ready=true]", state="attached")
+    except Exception as error:
+        where = page.evaluate("document.body && document.body.dataset.step")
+        raise AssertionError(f"the app did not start: stuck at {where!r} on {page.url}") from error
 
 
 def controlled(page: Page) -> None:
@@ -145,6 +149,9 @@ def test_offline_sessions_survive_a_closed_browser_and_arrive_once(
 
     ctx = open_app(playwright, profile, live_server.url, offline=True)
     page = ctx.new_page()
+    page.on("console", lambda m: print("CONSOLE", m.type, m.text))
+    page.on("pageerror", lambda e: print("PAGEERROR", e))
+    page.on("requestfailed", lambda r: print("REQFAILED", r.url, r.failure))
     page.goto("/app")
     wait_ready(page)
     expect(page.locator("#sync-badge .waiting")).to_have_attribute("data-waiting", "5")

@@ -249,6 +249,11 @@ function detailsPart(main) {
       ? field("follow-date", _("Follow-up day"), h("input", { type: "date", value: form.follow_up_on || "", min: today,
           oninput: (ev) => { form.follow_up_on = ev.target.value || null; } }), { error: form.errors.follow })
       : form.errors.follow ? h("p", { class: "error" }, form.errors.follow) : null,
+    (store.boot.guides || []).length
+      ? field("guide", _("Guide used (optional)"), h("select", { onchange: (ev) => { form.guide_slug = ev.target.value || null; } },
+          h("option", { value: "" }, _("None")),
+          store.boot.guides.map((g) => h("option", { value: g.slug, selected: g.slug === form.guide_slug }, g.title))))
+      : null,
     field("notes", _("Notes"), h("textarea", { rows: 3, maxlength: 2000, oninput: (ev) => { form.notes = ev.target.value; } }, form.notes),
       { hint: _("Never write ID numbers, passwords or OTP codes.") }));
 }

@@ -1,6 +1,6 @@
 // "Thêm": send now, export unsent records, storage, language, sign out.
 
-import { forgetPersonalData, getMeta } from "../db.js";
+import { forgetPersonalData, getMeta, setMeta } from "../db.js";
 import { _, formatNumber, loadCatalogue, ngettext, currentLocale } from "../i18n.js";
 import { entriesFor } from "../outbox.js";
 import { h, mount, toast } from "../ui.js";
@@ -72,12 +72,31 @@ async function signOut(unsent) {
         unsent)
     : _("Sign out of Làng Số on this phone?");
   if (!confirm(message)) return;
-  const token = await getMeta("csrf");
-  try {
-    await fetch("/logout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": token || "" } });
-  } catch {
-    // Offline: the server session ends when it expires; the phone forgets it now.
-  }
+  const marker = store.boot.session;
   await forgetPersonalData();
+  await endServerSession(marker);
   location.assign("/login");
+}
+
+// End the session on the server too. Offline, remember WHICH session to end, and end it before
+// anything else the next time the app opens with a network (JavaScript cannot remove the
+// HttpOnly cookie). A session begun later (signed in again) is left alone.
+export async function endServerSession(marker) {
+  await setMeta("pendingLogout", marker || true);
+  try {
+    const me = await fetch("/api/v1/me", { credentials: "same-origin" });
+    if (me.status === 401) {
+      await setMeta("pendingLogout", false); // already over on the server
+      return;
+    }
+    const { csrf_token: token } = await me.json();
+    const response = await fetch("/logout", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": token },
+    });
+    if (response.ok) await setMeta("pendingLogout", false);
+  } catch {
+    // offline: pendingLogout stays until the app next opens with a network
+  }
 }

@@ -1,0 +1,201 @@
+"""More of the field app in Chromium: the four-tap log, households with consent and duplicate
+warnings, guides offline, signing out with unsent work, and the export a coordinator imports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Playwright, expect
+from sqlmodel import func, select
+from starlette.testclient import TestClient
+
+from server import guides
+from server.db import Database
+from server.models import AssistanceSession, AuthSession, Household
+
+from ..conftest import PASSWORD, World, csrf, login
+from .conftest import assert_accessible
+from .test_field_app import (
+    controlled,
+    count_sessions,
+    eventually,
+    log_walk_in,
+    open_app,
+    sign_in,
+    wait_ready,
+    waiting,
+)
+
+
+@pytest.fixture
+def catalogue(db: Database) -> None:
+    with db.write() as s:
+        guides.load_guides(s)
+
+
+def add_household(page, name: str, village: str = "Thôn Đông Hòa", phone: str = "") -> None:
+    page.goto("/app#/household/new")
+    wait_ready(page)
+    page.get_by_label("Thôn, tổ dân phố").select_option(label=village)
+    page.get_by_label("Tên chủ hộ").fill(name)
+    if phone:
+        page.get_by_label("Số điện thoại (không bắt buộc)").fill(phone)
+
+
+def test_household_needs_consent_and_warns_of_duplicates(
+    playwright: Playwright, live_server, world: World, db: Database, tmp_path: Path
+) -> None:
+    ctx = open_app(playwright, tmp_path / "p", live_server.url)
+    page = ctx.new_page()
+    sign_in(page)
+    add_household(page, "Nguyễn Thị Hoa", phone="0912 000 111")
+    consent = page.get_by_label("Gia đình đồng ý cho Tổ lưu tên và số điện thoại để hỗ trợ.")
+    assert not consent.is_checked()  # never pre-ticked
+    page.get_by_role("button", name="Lưu", exact=True).click()
+    expect(page.locator(".consent .error")).to_contain_text("khách vãng lai")
+    consent.check()
+    page.get_by_role("button", name="Lưu", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nguyễn Thị Hoa")
+    expect(page.locator("figure.qr svg")).to_be_visible()
+    assert_accessible(page)
+    eventually(lambda: _households(db) == 1)
+
+    add_household(page, "nguyen thi hoa")  # same folded name, same village
+    page.get_by_label("Gia đình đồng ý cho Tổ lưu tên và số điện thoại để hỗ trợ.").check()
+    page.get_by_role("button", name="Lưu", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("Hộ này có thể đã có rồi")
+    expect(page.get_by_role("button", name="Vẫn lưu")).to_be_visible()
+    assert _households(db) == 1
+    ctx.close()
+
+
+def _households(db: Database) -> int:
+    with db.read() as s:
+        return s.exec(select(func.count()).select_from(Household)).one()
+
+
+def test_repeat_household_is_logged_in_four_taps(
+    playwright: Playwright, live_server, world: World, db: Database, tmp_path: Path
+) -> None:
+    ctx = open_app(playwright, tmp_path / "p", live_server.url)
+    page = ctx.new_page()
+    sign_in(page)
+    add_household(page, "Trần Văn Lộc")
+    page.get_by_label("Gia đình đồng ý cho Tổ lưu tên và số điện thoại để hỗ trợ.").check()
+    page.get_by_role("button", name="Lưu", exact=True).click()
+    page.get_by_role("link", name="Ghi lượt hỗ trợ cho hộ này").click()
+    page.get_by_role("button", name="Cài VNeID, đăng ký mức 1").click()
+    page.get_by_role("button", name="Lưu", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Hôm nay")
+    # The repeat visit: tap, tap, tap, tap; no typing.
+    taps = [
+        page.get_by_role("link", name="Ghi lượt hỗ trợ"),
+        page.get_by_role("button", name="Trần Văn Lộc"),
+        page.get_by_role("button", name="Trả tiền điện không dùng tiền mặt"),
+        page.get_by_role("button", name="Lưu", exact=True),
+    ]
+    for tap in taps:
+        tap.first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Hôm nay")
+    eventually(lambda: count_sessions(db) == 2)
+    with db.read() as s:
+        rows = s.exec(select(AssistanceSession)).all()
+        assert len({r.household_id for r in rows}) == 1 and rows[0].household_id is not None
+    ctx.close()
+
+
+def test_guides_read_offline_and_found_without_diacritics(
+    playwright: Playwright, live_server, world: World, catalogue, tmp_path: Path
+) -> None:
+    ctx = open_app(playwright, tmp_path / "p", live_server.url)
+    page = ctx.new_page()
+    sign_in(page)
+    controlled(page)
+    page.goto("/vi/guides/tra-cuu-ho-so-bang-ma")  # opened once, online
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    opened = page.get_by_role("heading", level=1).inner_text()
+    ctx.set_offline(True)
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_have_text(opened)
+    page.goto("/vi/guides/dung-zalo-an-toan")  # never opened: the offline page lists what is
+    expect(page.get_by_role("heading", level=1)).to_have_text("Không có mạng")
+    expect(page.locator("#saved-pages")).to_contain_text(opened)
+    assert_accessible(page)
+
+    page.goto("/app#/guides")
+    wait_ready(page)
+    page.get_by_label("Tìm hướng dẫn").fill("dang ky khai sinh")
+    first = page.locator("#guide-results li").first
+    expect(first).to_contain_text("Đăng ký khai sinh")
+    ctx.set_offline(False)
+    page.get_by_role("button", name="Lưu tất cả hướng dẫn").click()
+    expect(page.locator("#save-progress")).to_contain_text("Đã lưu 17 hướng dẫn")
+    ctx.set_offline(True)
+    page.goto("/vi/guides/dung-zalo-an-toan")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Zalo")
+    ctx.close()
+
+
+def test_sign_out_keeps_unsent_records_for_the_same_member(
+    playwright: Playwright, live_server, world: World, db: Database, tmp_path: Path
+) -> None:
+    ctx = open_app(playwright, tmp_path / "p", live_server.url)
+    page = ctx.new_page()
+    sign_in(page)
+    controlled(page)
+    ctx.set_offline(True)
+    log_walk_in(page)
+    log_walk_in(page)
+    page.get_by_role("link", name="Thêm").click()
+    messages = []
+    page.on("dialog", lambda d: (messages.append(d.message), d.accept()))
+    page.get_by_role("button", name="Đăng xuất").click()
+    page.wait_for_url("**/login")
+    assert "Còn 2 bản ghi chưa gửi" in messages[0]
+    left = page.evaluate("""async () => {
+        const { all } = await import('/static/js/db.js');
+        return {households: (await all('households')).length,
+                sessions: (await all('sessions')).length, outbox: (await all('outbox')).length};
+    }""")
+    assert left == {"households": 0, "sessions": 2, "outbox": 2}  # only unsent work stays
+    ctx.set_offline(False)
+    # Signed out offline: the next opening with a network ends that session on the server.
+    page.goto("/app")
+    page.wait_for_url("**/login?next=/app")
+    with db.read() as s:
+        assert s.exec(select(func.count()).select_from(AuthSession)).one() == 0
+    sign_in(page)
+    eventually(lambda: count_sessions(db) == 2)
+    expect(page.locator("#sync-badge .waiting")).to_have_attribute("data-waiting", "0")
+    ctx.close()
+
+
+def test_exported_file_is_imported_once_by_the_coordinator(
+    playwright: Playwright, live_server, app, world: World, db: Database, tmp_path: Path
+) -> None:
+    ctx = open_app(playwright, tmp_path / "p", live_server.url)
+    ctx_page = ctx.new_page()
+    sign_in(ctx_page)
+    controlled(ctx_page)
+    ctx.set_offline(True)
+    for _ in range(3):
+        log_walk_in(ctx_page)
+    ctx_page.get_by_role("link", name="Thêm").click()
+    with ctx_page.expect_download() as download:
+        ctx_page.get_by_role("button", name="Xuất dữ liệu chưa gửi").click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert path.name.startswith("langso-chua-gui-") and waiting(ctx_page) == 3
+    ctx.close()
+
+    with TestClient(app, follow_redirects=False) as coordinator:
+        login(coordinator, world.phone("coord_a"), PASSWORD)
+        for _ in range(2):
+            response = coordinator.post(
+                "/console/import",
+                data={"csrf_token": csrf(coordinator)},
+                files={"file": (path.name, path.read_bytes(), "application/json")},
+            )
+            assert response.status_code == 200
+    assert count_sessions(db) == 3
