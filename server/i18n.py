@@ -164,13 +164,32 @@ def fmt_relative(value: datetime, now: datetime) -> str:
 # --- Catalogues for the browser --------------------------------------------------------------
 
 
-def js_catalogue(po_path: Path, locale: str) -> dict[str, Any]:
-    """{locale, plural, nplurals, messages} from a .po file; fuzzy entries are left out."""
+def browser_message_ids() -> set[str]:
+    """The messages the browser uses: those in pwa/js and the app shell's templates."""
+    from babel.messages.extract import extract_from_dir
+
+    method_map = [("pwa/js/**.js", "javascript"), ("server/templates/app/**.html", "jinja2")]
+    options = {
+        "pwa/js/**.js": {"parse_template_string": "true"},
+        "server/templates/app/**.html": {"extensions": "jinja2.ext.i18n"},
+    }
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2)}
+    return {
+        message if isinstance(message, str) else message[0]
+        for _f, _l, message, _c, _x in extract_from_dir(str(ROOT), method_map, options, keywords)
+    }
+
+
+def js_catalogue(po_path: Path, locale: str, only: set[str] | None = None) -> dict[str, Any]:
+    """{locale, plural, nplurals, messages} from a .po file; fuzzy entries are left out.
+    With `only`, just those messages: the phone downloads what its screens show."""
     with po_path.open("rb") as f:
         catalog = read_po(f, locale=locale)
     messages: dict[str, Any] = {}
     for m in catalog:
         if not m.id or m.fuzzy:
+            continue
+        if only is not None and (m.id[0] if isinstance(m.id, tuple) else m.id) not in only:
             continue
         if isinstance(m.id, tuple):
             forms = list(m.string)
@@ -189,9 +208,10 @@ def js_catalogue(po_path: Path, locale: str) -> dict[str, Any]:
 
 def write_js_catalogues() -> None:
     JS_CATALOGUE_DIR.mkdir(parents=True, exist_ok=True)
+    wanted = browser_message_ids()
     for locale in LOCALES:
         po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
-        data = js_catalogue(po, locale)
+        data = js_catalogue(po, locale, wanted)
         out = JS_CATALOGUE_DIR / f"{locale}.json"
         out.write_text(json.dumps(data, ensure_ascii=False, sort_keys=True), encoding="utf-8")
 

@@ -183,4 +183,6 @@ def test_js_catalogue_carries_the_po_plural_rule() -> None:
     en = json.loads((ROOT / "pwa" / "i18n" / "en.json").read_text(encoding="utf-8"))
     assert (vi["locale"], vi["nplurals"], vi["plural"]) == ("vi", 1, "0")
     assert (en["nplurals"], en["plural"]) == (2, "(n != 1)")
-    assert vi["messages"]["Sign in"] == "Đăng nhập"
+    assert vi["messages"]["Log a session"] == "Ghi lượt hỗ trợ"
+    assert vi["messages"]["Today"] == "Hôm nay"  # the shell's own words, re-translated by JS
+    assert "Invite a member" not in vi["messages"]  # console words stay on the server
