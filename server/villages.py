@@ -10,6 +10,7 @@ from .accounts import InvalidInput
 from .db import utcnow
 from .i18n import gettext
 from .models import Member, Village, VillageChange
+from .sync import next_seqs
 from .text import fold, nfc
 
 NAME_MAX = 80
@@ -43,7 +44,10 @@ def add_village(session: Session, commune_code: str, name: str, actor: Member) -
     name = _clean(name)
     if _same_name(session, commune_code, name, None):
         raise InvalidInput({"name": gettext("This commune already has a village with this name.")})
-    village = Village(commune_code=commune_code, name=name, name_key=fold(name))
+    # A seq makes the change reach the phones at their next sync.
+    village = Village(
+        commune_code=commune_code, name=name, name_key=fold(name), seq=next_seqs(session)
+    )
     session.add(village)
     session.flush()
     session.add(
@@ -72,6 +76,7 @@ def rename_village(session: Session, village: Village, name: str, actor: Member)
     )
     village.name, village.name_key = name, fold(name)
     village.version += 1
+    village.seq = next_seqs(session)
     village.updated_at = utcnow()
     session.add(village)
     return village
@@ -87,9 +92,12 @@ def merge_village(session: Session, village: Village, into: Village, actor: Memb
     # Villages merged earlier into this one now point to the new one too: one hop to the root.
     for earlier in session.exec(select(Village).where(Village.merged_into_id == village.id)):
         earlier.merged_into_id = into.id
+        earlier.version += 1
+        earlier.seq = next_seqs(session)
         session.add(earlier)
     village.merged_into_id = into.id
     village.version += 1
+    village.seq = next_seqs(session)
     village.updated_at = now
     session.add(village)
     session.add(

@@ -409,6 +409,24 @@ def test_a_forged_author_is_ignored(db, world: World) -> None:
     assert household.head_name_key == "nguyen thi lan"
 
 
+def test_any_member_of_the_commune_edits_a_household_and_stale_edits_merge(db, world) -> None:
+    hid = uuid.uuid4()
+    base = household_data(world.village_a, "A-3")
+    push(db, world.vol_a, [op("household", hid, base)])
+    renamed = {**base, "head_name": "Trần Văn Bảy"}
+    [r] = push(db, world.coord_a, [op("household", hid, renamed, base=1)])
+    assert (r.status, r.version) == ("applied", 2)
+    stale = {**base, "skills": ["shopping"], "head_name": "Trần Bảy"}
+    [r] = push(db, world.vol_a, [op("household", hid, stale, base=1)])
+    assert (r.status, r.version) == ("conflict", 3)
+    with db.read() as s:
+        row = s.get(Household, hid)
+    assert (row.head_name, row.head_name_key) == ("Trần Văn Bảy", "tran van bay")
+    assert row.skills == ["shopping"] and row.updated_by == world.vol_a.id
+    assert row.created_by == world.vol_a.id and row.version == 3
+    assert [h.conflict for h in history(db, hid)] == [False, False, True]
+
+
 def test_a_household_code_is_used_once(db, world: World) -> None:
     push(db, world.vol_b, [op("household", uuid.uuid4(), household_data(world.village_b, "X-1"))])
     r = rejected(
@@ -529,3 +547,25 @@ def test_a_deleted_household_is_pulled_without_personal_data(db, world: World) -
         boot = sync.bootstrap(s, world.vol_a)
     assert page["changes"]["households"] == [{"id": str(hid), "deleted": True}]
     assert boot["households"] == []
+
+
+def test_village_renames_and_merges_reach_the_phone(db, world) -> None:
+    """A phone that already synced hears of a village renamed or merged afterwards."""
+    from server import sync as core
+    from server import villages
+    from server.models import Member, Village
+
+    with db.read() as s:
+        cursor = core.pull(s, s.get(Member, world.vol_a.id), 0)["cursor"]
+    with db.write() as s:
+        coord = s.get(Member, world.coord_a.id)
+        villages.rename_village(s, s.get(Village, world.village_a), "Thôn Đông Hòa Mới", coord)
+        villages.merge_village(
+            s, s.get(Village, world.village_a2), s.get(Village, world.village_a), coord
+        )
+    with db.read() as s:
+        changes = core.pull(s, s.get(Member, world.vol_a.id), cursor)["changes"]["villages"]
+    by_id = {v["id"]: v for v in changes}
+    assert by_id[str(world.village_a)]["name"] == "Thôn Đông Hòa Mới"
+    assert by_id[str(world.village_a2)]["merged_into_id"] == str(world.village_a)
+    assert str(world.village_b) not in by_id
