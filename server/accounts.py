@@ -321,3 +321,10 @@ def member_for_token(session: Session, token: str | None) -> Member | None:
         return None
     member = session.get(Member, row.member_id)
     return member if member and member.active else None
+
+
+def tidy(session: Session) -> None:
+    """Remove ended device sessions and old sign-in failures (the worker runs this)."""
+    now = utcnow()
+    session.execute(delete(AuthSession).where(col(AuthSession.expires_at) < now))
+    session.execute(delete(LoginAttempt).where(col(LoginAttempt.at) < now - THROTTLE_WINDOW * 4))

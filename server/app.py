@@ -17,7 +17,23 @@ from .db import Database
 from .i18n import LocaleMiddleware
 from .security import CSRFMiddleware, SecurityHeadersMiddleware
 from .templating import make_templates
-from .web import api, auth, console, field, guides, imports, public, sync_api
+from .web import (
+    api,
+    audit,
+    auth,
+    console,
+    dashboard,
+    exports,
+    field,
+    guide_editor,
+    guides,
+    households,
+    imports,
+    public,
+    push_api,
+    sessions,
+    sync_api,
+)
 
 GET, POST = ["GET"], ["POST"]
 BOTH = ["GET", "POST"]
@@ -46,7 +62,38 @@ routes = [
     Route("/api/v1/me", api.me, methods=GET),
     Route("/api/v1/bootstrap", sync_api.bootstrap, methods=GET),
     Route("/api/v1/sync", sync_api.sync, methods=POST),
+    Route("/api/v1/push/key", push_api.key, methods=GET),
+    Route("/api/v1/push/subscribe", push_api.subscribe, methods=POST),
+    Route("/api/v1/push/unsubscribe", push_api.unsubscribe, methods=POST),
     Route("/api/v1/openapi.json", api.openapi, methods=GET),
+    # sessions, households, follow-ups, exports, audit
+    Route("/console/sessions", sessions.session_list, methods=GET),
+    Route("/console/sessions/approve", sessions.approve_many, methods=POST),
+    Route("/console/sessions/{session_id}", sessions.session_detail, methods=GET),
+    Route("/console/sessions/{session_id}/{action}", sessions.session_action, methods=POST),
+    Route("/console/follow-ups", sessions.follow_ups, methods=GET),
+    Route("/console/follow-ups/{session_id}/{action}", sessions.follow_up_action, methods=POST),
+    Route("/console/households", households.household_list, methods=GET),
+    Route("/console/households/{household_id}", households.household_detail, methods=GET),
+    Route("/console/households/{household_id}/card", households.household_card, methods=GET),
+    Route("/console/households/{household_id}/export", households.export_page, methods=GET),
+    Route("/console/households/{household_id}/export.json", households.export_json, methods=GET),
+    Route("/console/households/{household_id}/erase", households.erase, methods=POST),
+    Route("/console/exports", exports.export_page, methods=GET),
+    Route("/console/exports/{filename}", exports.download, methods=GET),
+    Route("/console/audit", audit.audit_log, methods=GET),
+    # guide editor
+    Route("/console/guides", guide_editor.guide_list, methods=GET),
+    Route("/console/guides/new", guide_editor.guide_new, methods=BOTH),
+    Route("/console/guides/{slug}/edit", guide_editor.guide_edit, methods=BOTH),
+    Route("/console/guides/{slug}/history", guide_editor.guide_history, methods=GET),
+    Route("/console/guides/{slug}/restore", guide_editor.guide_restore, methods=POST),
+    Route("/media/{name}", guide_editor.media_file, methods=GET),
+    # dashboard, province roll-up, indicators API
+    Route("/console/province/communes/{code}", dashboard.commune_for_admin, methods=GET),
+    Route("/console/province/tokens", dashboard.tokens, methods=BOTH),
+    Route("/console/province/tokens/{token_id}/revoke", dashboard.revoke_token, methods=POST),
+    Route("/api/v1/indicators", dashboard.indicators_api, methods=GET),
     Mount("/static", StaticFiles(directory=ROOT / "pwa"), name="static"),
     Route("/guides/{slug}/qr.svg", guides.qr, methods=GET),
     Route("/guides/{slug}/feedback", guides.feedback, methods=POST),

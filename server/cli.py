@@ -78,6 +78,83 @@ def _load_guides(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _vapid_keys(_args: argparse.Namespace, _settings: Settings) -> int:
+    from .push import new_vapid_keys
+
+    private, public = new_vapid_keys()
+    print(f"VAPID_PRIVATE_KEY={private}")
+    print(f"VAPID_PUBLIC_KEY={public}")
+    print("VAPID_SUBJECT=mailto:you@your-province.gov.vn")
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Deliver queued notifications and tidy up, every `--every` seconds (once with --once)."""
+    import time
+
+    from .accounts import tidy
+    from .push import configured, deliver
+
+    if not configured(settings):
+        print("push is not set up (VAPID_* are empty): notifications stay queued")
+    db = Database(settings.database_url)
+    try:
+        while True:
+            with db.write() as session:
+                done = deliver(session, settings)
+                tidy(session)
+            if done.sent or done.failed or done.gone:
+                print(f"sent {done.sent}, failed {done.failed}, gone {done.gone}", flush=True)
+            if args.once:
+                return 0
+            time.sleep(args.every)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        db.dispose()
+
+
+def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    from .backup import backup
+
+    try:
+        path = backup(settings.database_url, args.path)
+    except (OSError, ValueError) as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    print(f"backup written to {path}")
+    return 0
+
+
+def _seed_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Load the demo commune (clearly marked, refused if it is there already)."""
+    from .demo import DemoError, seed_demo
+    from .migrate import migrate
+
+    migrate(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.write() as session:
+            demo = seed_demo(session, commune_code(args.commune))
+    except DemoError as e:
+        print(e, file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(
+        f"demo loaded into {demo.commune.name} ({demo.commune.code}): {demo.villages} villages, "
+        f"{demo.volunteers} volunteers, 1 coordinator, {demo.households} households, "
+        f"{demo.sessions} sessions"
+    )
+    phones = ", ".join(accounts.display_phone(p) for p in demo.volunteer_phones)
+    print(
+        f"sign in as the demo coordinator: phone {accounts.display_phone(demo.phone)}, "
+        f"password {demo.password}"
+    )
+    print(f"the demo volunteers ({phones}) use the same password")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="langso", description="Làng Số server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +174,19 @@ def main(argv: list[str] | None = None) -> int:
         "--directory", type=Path, help="guide files to load instead of the shipped ones"
     )
     lg.set_defaults(func=_load_guides)
+    sub.add_parser("vapid-keys", help="print a new key pair for web push").set_defaults(
+        func=_vapid_keys
+    )
+    wk = sub.add_parser("worker", help="deliver notifications and tidy up, in a loop")
+    wk.add_argument("--once", action="store_true", help="one round, then exit")
+    wk.add_argument("--every", type=float, default=30.0, help="seconds between rounds")
+    wk.set_defaults(func=_worker)
+    bk = sub.add_parser("backup", help="write a consistent copy of the database to PATH")
+    bk.add_argument("path")
+    bk.set_defaults(func=_backup)
+    sd = sub.add_parser("seed-demo", help="load a clearly marked demo commune (never by default)")
+    sd.add_argument("--commune", default="07627", help="an unused commune, default 07627")
+    sd.set_defaults(func=_seed_demo)
     args = parser.parse_args(argv)
     return int(args.func(args, Settings.from_env()))
 

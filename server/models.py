@@ -201,6 +201,31 @@ class AssistanceSession(SQLModel, table=True):
     """One lượt hỗ trợ: a volunteer helped a household (or a walk-in) with some services."""
 
     __tablename__ = "assistance_session"
+    __table_args__ = (
+        # A commune's sessions of a period, newest first; it also holds every column the
+        # dashboard counts, so a province roll-up never reads the table (bench/console_dashboard).
+        sa.Index(
+            "ix_assistance_session_commune_period",
+            "commune_code",
+            "occurred_at",
+            "deleted_at",
+            "household_id",
+            "volunteer_id",
+            "people_helped",
+        ),
+        # Follow-ups still open: few rows, found without scanning a commune's history.
+        sa.Index(
+            "ix_assistance_session_open_follow_up",
+            "commune_code",
+            "follow_up_on",
+            sqlite_where=sa.text(
+                "follow_up_on IS NOT NULL AND follow_up_done_at IS NULL AND deleted_at IS NULL"
+            ),
+            postgresql_where=sa.text(
+                "follow_up_on IS NOT NULL AND follow_up_done_at IS NULL AND deleted_at IS NULL"
+            ),
+        ),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     commune_code: str = Field(foreign_key="commune.code", index=True, max_length=5)
@@ -350,3 +375,55 @@ class AuditEvent(SQLModel, table=True):
     target_id: str = Field(max_length=40)
     commune_code: str | None = Field(default=None, max_length=5, index=True)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+# --- Reports and the province data warehouse ------------------------------------------------
+
+
+class ApiToken(SQLModel, table=True):
+    """A key the province's data warehouse (LGSP) uses to read indicators. Only its hash is kept."""
+
+    __tablename__ = "api_token"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    province_code: str = Field(foreign_key="province.code", index=True, max_length=2)
+    name: str = Field(max_length=80)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_by: uuid.UUID | None = Field(default=None, foreign_key="member.id")
+    created_at: datetime = _created()
+    last_used_at: datetime | None = _when(default=None)
+    revoked_at: datetime | None = _when(default=None)
+
+
+class DailyLineCount(SQLModel, table=True):
+    """Services tried per commune and day (Vietnam time), so the province roll-up sums days
+    instead of reading every line. Kept by database triggers on session_service and
+    assistance_session (migration 0002): it always equals a count over the lines of sessions that
+    are not deleted, and nothing in Python writes it."""
+
+    __tablename__ = "daily_line_count"
+
+    commune_code: str = Field(primary_key=True, max_length=5)
+    day: date = Field(primary_key=True)
+    lines: int = 0
+    done: int = 0
+    dossiers: int = 0
+    done_vneid: int = 0
+    done_public_services: int = 0
+    done_social_insurance: int = 0
+    done_payment: int = 0
+    done_shopping: int = 0
+    done_safety: int = 0
+    done_local_platforms: int = 0
+    not_finished_missing_papers: int = 0
+    not_finished_no_smartphone: int = 0
+    not_finished_no_signal: int = 0
+    not_finished_system_error: int = 0
+    not_finished_needs_police: int = 0
+    not_finished_other: int = 0
+    could_not_missing_papers: int = 0
+    could_not_no_smartphone: int = 0
+    could_not_no_signal: int = 0
+    could_not_system_error: int = 0
+    could_not_needs_police: int = 0
+    could_not_other: int = 0

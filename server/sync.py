@@ -381,6 +381,7 @@ class _Record:
     changed: bool = False
     lines_changed: bool = False
     seq: int = 0
+    follow_up_done: bool = False  # closed by the coordinator; phones never change it
 
 
 @dataclass
@@ -594,6 +595,7 @@ def _load_sessions(session: Session, ids: Iterable[uuid.UUID]) -> list[_Record]:
             review_comment=row.review_comment,
             conflict=row.conflict,
             created_by=row.created_by,
+            follow_up_done=row.follow_up_done_at is not None,
         )
         for row in rows
     ]
@@ -1113,7 +1115,12 @@ def pull(
     low = cursor if cursor > 0 else -1  # villages made outside sync still have seq 0
     window = (low, min((seq for seq, _, _ in fresh), default=upto + 1) - 1)
     commune = member.commune_code
-    mine = (T_SESSION.c.volunteer_id == member.id, T_SESSION.c.commune_code == commune)
+    # Own sessions, and those this member logged that a coordinator gave to someone else
+    # (the phone is told to drop them).
+    mine = (
+        (T_SESSION.c.volunteer_id == member.id) | (T_SESSION.c.created_by == member.id),
+        T_SESSION.c.commune_code == commune,
+    )
     villages = session.execute(
         _since(_VILLAGE_OUT, T_VILLAGE, window).where(T_VILLAGE.c.commune_code == commune)
     ).all()
@@ -1149,7 +1156,7 @@ def pull(
         elif kind == "households":
             changes[kind].append(household_json(row))
         else:
-            changes[kind].append(session_json(row, lines.get(row.id, [])))
+            changes[kind].append(session_json(row, lines.get(row.id, []), member.id))
     return {
         "changes": changes,
         "cursor": page[-1][0] if more else max(cursor, upto),
@@ -1170,7 +1177,7 @@ _LINE_OUT = _columns(T_LINE, "session_id service_code outcome reason dossier_cod
 _SESSION_OUT = _columns(
     T_SESSION,
     "id household_id village_id occurred_at minutes people_helped guide_slug notes follow_up_on"
-    " review_state review_comment version conflict seq deleted_at",
+    " review_state review_comment version conflict seq deleted_at volunteer_id follow_up_done_at",
 )
 
 
@@ -1202,8 +1209,10 @@ def household_json(row: Any) -> dict[str, Any]:
     }
 
 
-def session_json(row: Any, lines: list[dict[str, Any]]) -> dict[str, Any]:
-    if row.deleted_at is not None:
+def session_json(
+    row: Any, lines: list[dict[str, Any]], member_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    if row.deleted_at is not None or (member_id is not None and row.volunteer_id != member_id):
         return {"id": str(row.id), "deleted": True, "version": row.version}
     data = _session_data(row, lines)
     del data["deleted"]
@@ -1214,6 +1223,7 @@ def session_json(row: Any, lines: list[dict[str, Any]]) -> dict[str, Any]:
         "review_comment": row.review_comment,
         "version": row.version,
         "conflict": row.conflict,
+        "follow_up_done": getattr(row, "follow_up_done_at", None) is not None,
     }
 
 
@@ -1246,6 +1256,7 @@ def _record_json(rec: _Record) -> dict[str, Any]:
         "review_comment": rec.review_comment,
         "version": rec.version,
         "conflict": rec.conflict,
+        "follow_up_done": rec.follow_up_done,
     }
 
 

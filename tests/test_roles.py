@@ -6,10 +6,14 @@ The table is keyed by the route table itself: a new route without an entry here 
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from server import sync
 from server.app import routes
 from server.guides import load_guides
 
@@ -76,6 +80,10 @@ MATRIX: dict[tuple[str, str], tuple[dict[str, str], dict[str, int]]] = {
     ("GET", "/api/v1/me"): ({}, roles(401, 200, 200, 200, 200)),
     ("GET", "/api/v1/bootstrap"): ({}, roles(401, 200, 200, 200, 403)),  # admin: no commune
     ("POST", "/api/v1/sync"): ({}, roles(401, 400, 400, 400, 403)),  # a form, not JSON ops
+    # push subscriptions (the matrix posts a form, not JSON: 400 for anyone signed in)
+    ("GET", "/api/v1/push/key"): ({}, roles(401, 404, 404, 404, 404)),  # no VAPID keys in tests
+    ("POST", "/api/v1/push/subscribe"): ({}, roles(401, 400, 400, 400, 400)),
+    ("POST", "/api/v1/push/unsubscribe"): ({}, roles(401, 400, 400, 400, 400)),
     ("GET", "/api/v1/openapi.json"): ({}, everyone(200)),
     ("GET", "/{lang}/"): ({"lang": "vi"}, everyone(200)),
     ("GET", "/{lang}/guides/{slug}"): ({"lang": "vi", "slug": "dung-zalo-an-toan"}, everyone(200)),
@@ -85,6 +93,82 @@ MATRIX: dict[tuple[str, str], tuple[dict[str, str], dict[str, int]]] = {
     ),
     ("GET", "/guides/{slug}/qr.svg"): ({"slug": "dung-zalo-an-toan"}, everyone(200)),
     ("POST", "/guides/{slug}/feedback"): ({"slug": "dung-zalo-an-toan"}, everyone(400)),  # empty
+    # guide editor: the shared catalogue is the admin's; an empty form is refused (400)
+    ("GET", "/console/guides"): ({}, STAFF_ONLY),
+    ("GET", "/console/guides/new"): ({}, STAFF_ONLY),
+    ("POST", "/console/guides/new"): ({}, roles(303, 403, 400, 400, 400)),
+    ("GET", "/console/guides/{slug}/edit"): (
+        {"slug": "dung-zalo-an-toan"},
+        roles(303, 403, 403, 403, 200),
+    ),
+    ("POST", "/console/guides/{slug}/edit"): (
+        {"slug": "dung-zalo-an-toan"},
+        roles(303, 403, 403, 403, 400),
+    ),
+    ("GET", "/console/guides/{slug}/history"): (
+        {"slug": "dung-zalo-an-toan"},
+        roles(303, 403, 403, 403, 200),
+    ),
+    ("POST", "/console/guides/{slug}/restore"): (
+        {"slug": "dung-zalo-an-toan"},
+        roles(303, 403, 403, 403, 400),  # no version chosen
+    ),
+    ("GET", "/media/{name}"): ({"name": "0" * 32 + "-720.webp"}, everyone(404)),
+    # sessions, households, follow-ups, exports, audit
+    ("GET", "/console/sessions"): ({}, roles(303, 403, 200, 200, 404)),  # admin: no ?commune
+    ("POST", "/console/sessions/approve"): ({}, roles(303, 403, 400, 400, 404)),  # none ticked
+    ("GET", "/console/sessions/{session_id}"): (
+        {"session_id": "<session_a>"},
+        roles(303, 403, 200, 404, 200),
+    ),
+    ("POST", "/console/sessions/{session_id}/{action}"): (
+        {"session_id": "<session_a>", "action": "return"},  # no comment
+        roles(303, 403, 400, 404, 400),
+    ),
+    ("GET", "/console/follow-ups"): ({}, roles(303, 403, 200, 200, 404)),
+    ("POST", "/console/follow-ups/{session_id}/{action}"): (
+        {"session_id": "<session_a>", "action": "reassign"},  # nobody chosen
+        roles(303, 403, 400, 404, 400),
+    ),
+    ("GET", "/console/households"): ({}, roles(303, 403, 200, 200, 404)),
+    ("GET", "/console/households/{household_id}"): (
+        {"household_id": "<household_a>"},
+        roles(303, 403, 200, 404, 200),
+    ),
+    ("GET", "/console/households/{household_id}/card"): (
+        {"household_id": "<household_a>"},
+        roles(303, 403, 200, 404, 200),
+    ),
+    ("GET", "/console/households/{household_id}/export"): (
+        {"household_id": "<household_a>"},
+        roles(303, 403, 200, 404, 200),
+    ),
+    ("GET", "/console/households/{household_id}/export.json"): (
+        {"household_id": "<household_a>"},
+        roles(303, 403, 200, 404, 200),
+    ),
+    ("POST", "/console/households/{household_id}/erase"): (
+        {"household_id": "<household_a>"},  # not confirmed
+        roles(303, 403, 400, 404, 400),
+    ),
+    ("GET", "/console/exports"): ({}, roles(303, 403, 200, 200, 404)),
+    ("GET", "/console/exports/{filename}"): (
+        {"filename": "sessions.csv"},
+        roles(303, 403, 200, 200, 404),
+    ),
+    ("GET", "/console/audit"): ({}, roles(303, 403, 200, 200, 404)),
+    # dashboard, province roll-up, indicators API
+    ("GET", "/console/province/communes/{code}"): (
+        {"code": "07627"},  # commune A, in the admin's province
+        roles(303, 403, 403, 403, 200),
+    ),
+    ("GET", "/console/province/tokens"): ({}, roles(303, 403, 403, 403, 200)),
+    ("POST", "/console/province/tokens"): ({}, roles(303, 403, 403, 403, 400)),  # no name
+    ("POST", "/console/province/tokens/{token_id}/revoke"): (
+        {"token_id": "7a1b2c3d-0000-4000-8000-000000000000"},  # no such key
+        roles(303, 403, 403, 403, 404),
+    ),
+    ("GET", "/api/v1/indicators"): ({}, everyone(401)),  # an API key, never a cookie
 }
 
 
@@ -94,6 +178,51 @@ def guide_catalogue(request: pytest.FixtureRequest) -> None:
     if "guides" in request.node.name:
         with request.getfixturevalue("db").write() as session:
             load_guides(session)
+
+
+@pytest.fixture(autouse=True)
+def console_records(request: pytest.FixtureRequest) -> None:
+    """Session and household pages need a session (with a follow-up) and a household of
+    commune A, logged by its volunteer through sync; `world` carries their ids."""
+    if "{session_id}" not in request.node.name and "{household_id}" not in request.node.name:
+        return
+    world = request.getfixturevalue("world")
+    household, record = uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+    ops = [
+        {
+            "op_id": str(uuid.uuid4()),
+            "entity": "household",
+            "id": str(household),
+            "base_version": 0,
+            "data": {
+                "village_id": str(world.village_a),
+                "code": "A-100",
+                "head_name": "Nguyễn Thị Lan",
+                "consent": True,
+                "skills": [],
+            },
+        },
+        {
+            "op_id": str(uuid.uuid4()),
+            "entity": "session",
+            "id": str(record),
+            "base_version": 0,
+            "data": {
+                "household_id": str(household),
+                "village_id": str(world.village_a),
+                "occurred_at": (now - timedelta(hours=1)).isoformat(),
+                "minutes": 10,
+                "people_helped": 1,
+                "services": [{"service": "vneid_install", "outcome": "done"}],
+                "follow_up_on": (now + timedelta(days=2)).date().isoformat(),
+            },
+        },
+    ]
+    with request.getfixturevalue("db").write() as session:
+        results = sync.apply_ops(session, world.vol_a, ops)
+    assert [r.status for r in results] == ["applied", "applied"]
+    world.household_a, world.session_a = household, record
 
 
 def route_keys() -> set[tuple[str, str]]:

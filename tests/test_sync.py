@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, func, select
 
-from server import sync
+from server import accounts, sync
 from server.db import Database
 from server.models import (
     AppliedOp,
@@ -22,6 +22,7 @@ from server.models import (
     Household,
     Member,
     RecordHistory,
+    Role,
     SessionService,
 )
 
@@ -569,3 +570,47 @@ def test_village_renames_and_merges_reach_the_phone(db, world) -> None:
     assert by_id[str(world.village_a)]["name"] == "Thôn Đông Hòa Mới"
     assert by_id[str(world.village_a2)]["merged_into_id"] == str(world.village_a)
     assert str(world.village_b) not in by_id
+
+
+def test_a_follow_up_given_away_leaves_the_first_phone_and_reaches_the_second(db, world) -> None:
+    from datetime import date as _date
+
+    from server import review
+    from server.models import Member
+
+    sid = uuid.uuid4()
+    with db.write() as s:
+        other = accounts.create_member(
+            s,
+            name="Lý Thị Hai",
+            phone="0900000077",
+            role=Role.volunteer,
+            commune_code=world.vol_a.commune_code,
+        )
+    push(
+        db,
+        world.vol_a,
+        [
+            op(
+                "session",
+                sid,
+                session_data(
+                    world.village_a, follow_up_on=(_date.today() + timedelta(days=3)).isoformat()
+                ),
+            )
+        ],
+    )
+    with db.read() as s:
+        cursor = sync.pull(s, s.get(Member, world.vol_a.id), 0)["cursor"]
+    with db.write() as s:
+        review.reassign_follow_up(s, sid, s.get(Member, world.coord_a.id), other.id)
+    with db.read() as s:
+        first = sync.pull(s, s.get(Member, world.vol_a.id), cursor)["changes"]["sessions"]
+        second = sync.pull(s, s.get(Member, other.id), 0)["changes"]["sessions"]
+    assert [x["id"] for x in first] == [str(sid)] and first[0]["deleted"] is True
+    assert [x["id"] for x in second] == [str(sid)] and "deleted" not in second[0]
+    with db.write() as s:
+        review.follow_up_done(s, sid, s.get(Member, world.coord_a.id))
+    with db.read() as s:
+        again = sync.pull(s, s.get(Member, other.id), 0)["changes"]["sessions"]
+    assert again[0]["follow_up_done"] is True

@@ -79,8 +79,8 @@ export function fromServer(store, item) {
     const { id, version, ...data } = item;
     return { id, version, key: fold(data.head_name), data: { ...data, consent: true }, pending: false };
   }
-  const { id, version, review_state, review_comment, conflict, ...data } = item;
-  return { id, version, review_state, review_comment, conflict, data, pending: false };
+  const { id, version, review_state, review_comment, conflict, follow_up_done, ...data } = item;
+  return { id, version, review_state, review_comment, conflict, follow_up_done: Boolean(follow_up_done), data, pending: false };
 }
 
 // Store what the server says changed since our cursor; local unsent edits win until sent.

@@ -35,6 +35,36 @@ self.addEventListener("sync", (event) => {
   }
 });
 
+// Web push: show the message; a tap opens the page it points to.
+self.addEventListener("push", (event) => {
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch {
+    data = { title: "Làng Số", body: event.data ? event.data.text() : "" };
+  }
+  event.waitUntil(self.registration.showNotification(data.title || "Làng Số", {
+    body: data.body || "",
+    icon: "/static/icons/icon-192.png",
+    lang: "vi",
+    data: { url: data.url || "/app" },
+  }));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = event.notification.data?.url || "/app";
+  event.waitUntil(self.clients.matchAll({ type: "window" }).then((clients) => {
+    for (const client of clients) {
+      if (new URL(client.url).pathname === new URL(url, self.location.origin).pathname) {
+        client.navigate(url);
+        return client.focus();
+      }
+    }
+    return self.clients.openWindow(url);
+  }));
+});
+
 async function trim(cache) {
   const keys = await cache.keys();
   for (const request of keys.slice(0, Math.max(0, keys.length - GUIDE_LIMIT))) {

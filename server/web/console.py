@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 from starlette.responses import RedirectResponse, Response
 
-from .. import accounts, places, villages
+from .. import accounts, exports, places, villages
 from ..accounts import InvalidInput
 from ..errors import BadRequest, Forbidden, NotFound
 from ..i18n import gettext
-from ..models import Commune, Member, Province, Role, Village
-from . import Ctx, view
+from ..models import AuditEvent, Commune, Member, Province, Role, Village
+from . import Ctx, dashboard, view
 
 STAFF = (Role.coordinator, Role.admin)
 
@@ -42,31 +42,39 @@ def scoped_commune(ctx: Ctx, session: Session) -> Commune:
     return commune
 
 
+def _audit(
+    session: Session,
+    ctx: Ctx,
+    action: str,
+    target: Member | Village,
+    commune: Commune,
+    **detail: str,
+) -> None:
+    """Record a change to members or villages in the audit log."""
+    kind = "member" if isinstance(target, Member) else "village"
+    session.add(
+        AuditEvent(
+            actor_id=ctx.me.id,
+            action=action,
+            target_type=kind,
+            target_id=str(target.id),
+            commune_code=commune.code,
+            detail=detail,
+        )
+    )
+
+
 def _back(path: str, commune: Commune, ctx: Ctx) -> str:
     return f"{path}?commune={commune.code}" if ctx.me.role == Role.admin else path
 
 
 @view(*STAFF)
 def home(ctx: Ctx) -> Response:
-    """Show the commune's overview: its members and villages."""
+    """Show the commune's dashboard: what the team did in the period, beside the period before."""
     if ctx.me.role == Role.admin:
         return RedirectResponse("/console/province", 303)
     with ctx.db.read() as session:
-        commune = scoped_commune(ctx, session)
-        province = session.get(Province, commune.province_code)
-        members = session.exec(
-            select(func.count()).select_from(Member).where(Member.commune_code == commune.code)
-        ).one()
-        village_count = len(villages.active_villages(session, commune.code))
-    return ctx.render(
-        "console/home.html",
-        {
-            "commune": commune,
-            "province": province,
-            "member_count": members,
-            "village_count": village_count,
-        },
-    )
+        return dashboard.commune_page(ctx, session, scoped_commune(ctx, session))
 
 
 # --- Province admin -------------------------------------------------------------------------
@@ -89,15 +97,9 @@ def _province_page(
             status,
         )
     province = session.get(Province, me.province_code)
-    in_use = list(
-        session.exec(
-            select(Commune)
-            .where(
-                Commune.province_code == me.province_code, col(Commune.in_use_since).is_not(None)
-            )
-            .order_by(Commune.name_key)
-        ).all()
-    )
+    figures = dashboard.rollup_context(ctx, session, me.province_code)
+    if figures["choice"].errors and status == 200:
+        status = 400
     coordinators: dict[str, list[Member]] = {}
     for m in session.exec(
         select(Member).where(
@@ -110,7 +112,7 @@ def _province_page(
         "console/province.html",
         {
             "province": province,
-            "communes": in_use,
+            **figures,
             "coordinators": coordinators,
             "q": q,
             "results": results,
@@ -185,6 +187,9 @@ def _members_page(
             "errors": errors,
             "values": values,
             "roles": _roles_for(ctx.me),
+            "activity": exports.member_activity(
+                session, commune.code, exports.month_of(exports.today())
+            ),
         },
         status,
     )
@@ -218,6 +223,7 @@ def members(ctx: Ctx) -> Response:
                 commune_code=commune.code,
             )
             token = accounts.issue_invitation(session, member, ctx.me)
+            _audit(session, ctx, "member.created", member, commune, role=role)
     except InvalidInput as e:
         with ctx.db.read() as session:
             return _members_page(ctx, session, scoped_commune(ctx, session), e.fields, values, 400)
@@ -264,9 +270,11 @@ def member_action(ctx: Ctx) -> Response:
         member, commune = _member_in_scope(ctx, session)
         if action == "invite":
             token = accounts.issue_invitation(session, member, ctx.me)
+            _audit(session, ctx, "member.invited", member, commune)
             return _invited(ctx, member, token, commune)
         member.active = action == "activate"
         session.add(member)
+        _audit(session, ctx, f"member.{action}d", member, commune)
         if not member.active:
             accounts.end_all_sessions(session, member.id)
     return RedirectResponse(_back("/console/members", commune, ctx), 303)
@@ -307,7 +315,8 @@ def village_list(ctx: Ctx) -> Response:
     try:
         with ctx.db.write() as session:
             commune = scoped_commune(ctx, session)
-            villages.add_village(session, commune.code, ctx.field("name", 200), ctx.me)
+            added = villages.add_village(session, commune.code, ctx.field("name", 200), ctx.me)
+            _audit(session, ctx, "village.created", added, commune, new_name=added.name)
     except InvalidInput as e:
         with ctx.db.read() as session:
             return _villages_page(ctx, session, scoped_commune(ctx, session), e.fields, 400)
@@ -371,7 +380,17 @@ def village_action(ctx: Ctx) -> Response:
         with ctx.db.write() as session:
             village, commune = _village_in_scope(ctx, session)
             if action == "rename":
+                old_name = village.name
                 villages.rename_village(session, village, ctx.field("name", 200), ctx.me)
+                _audit(
+                    session,
+                    ctx,
+                    "village.renamed",
+                    village,
+                    commune,
+                    old_name=old_name,
+                    new_name=village.name,
+                )
             else:
                 raw = ctx.field("into", 40)
                 try:
@@ -383,6 +402,15 @@ def village_action(ctx: Ctx) -> Response:
                         {"into": gettext("Choose another village of the same commune.")}
                     )
                 villages.merge_village(session, village, into, ctx.me)
+                _audit(
+                    session,
+                    ctx,
+                    "village.merged",
+                    village,
+                    commune,
+                    old_name=village.name,
+                    new_name=into.name,
+                )
     except InvalidInput as e:
         with ctx.db.read() as session:
             village, commune = _village_in_scope(ctx, session)

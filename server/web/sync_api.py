@@ -59,9 +59,10 @@ def bootstrap(ctx: Ctx) -> Response:
     villages [{id, name, merged_into_id, version}] (merged ones too, pointing to their successor);
     services [{code, skill, name_vi, name_en}]; households of the commune
     [{id, village_id, code, head_name, phone, skills, version}] (deleted ones are left out);
-    guides []; cursor (pull changes after it with /api/v1/sync); csrf_token (send it as
-    X-CSRF-Token). Cache-Control: private, no-cache, with an ETag: send If-None-Match to get a
-    304 when nothing changed.
+    guides (the published catalogue, server/guides.py index()); cursor (pull changes after it
+    with /api/v1/sync); csrf_token (send it as X-CSRF-Token); session (when this device's
+    sign-in began). Cache-Control: private, no-cache, with an ETag: send If-None-Match to get
+    a 304 when nothing changed.
     ---
     responses:
       "200":

@@ -28,6 +28,7 @@ export async function render(main) {
       entries.length ? h("button", { type: "button", id: "export", onclick: () => exportUnsent(entries) }, _("Export unsent records")) : null),
     h("p", { class: "hint" }, _("No network for days? Export the unsent records and send the file to your coordinator by Zalo.")),
     storage ? [h("h2", {}, _("Storage")), h("p", {}, storage)] : null,
+    await notificationsPart(),
     h("h2", {}, _("Language")),
     h("div", { class: "actions" },
       [["vi", "Tiếng Việt"], ["en", "English"]].map(([code, name]) => h("button", {
@@ -99,4 +100,34 @@ export async function endServerSession(marker) {
   } catch {
     // offline: pendingLogout stays until the app next opens with a network
   }
+}
+
+// Notifications (a returned session, a new guide), where the browser and the server can.
+async function notificationsPart() {
+  if (!("PushManager" in window) || !navigator.serviceWorker) return null;
+  const keyResponse = await fetch("/api/v1/push/key", { credentials: "same-origin" }).catch(() => null);
+  if (!keyResponse?.ok) return null;
+  const { public_key: key } = await keyResponse.json();
+  const registration = await navigator.serviceWorker.ready;
+  const current = await registration.pushManager.getSubscription();
+  const status = h("p", { role: "status" }, current ? _("Notifications are on for this phone.") : "");
+  const button = h("button", { type: "button", id: "notify", onclick: async () => {
+    try {
+      if ((await Notification.requestPermission()) !== "granted") {
+        status.textContent = _("Notifications are blocked. Allow them in the browser settings.");
+        return;
+      }
+      const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+      await fetch("/api/v1/push/subscribe", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": (await getMeta("csrf")) || "" },
+        body: JSON.stringify(subscription),
+      });
+      status.textContent = _("Notifications are on for this phone.");
+    } catch {
+      status.textContent = _("Notifications could not be turned on.");
+    }
+  } }, _("Get notifications"));
+  return [h("h2", {}, _("Notifications")), current ? null : button, status];
 }

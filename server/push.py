@@ -1,0 +1,156 @@
+"""Web push: VAPID keys, device subscriptions, and delivery of the notification outbox.
+
+pywebpush has sharp edges (see the team's notes): it mutates the claims dict it is given, its
+TTL defaults to 0 (a phone that is offline never gets the message) and it has no timeout. So
+every call gets a fresh claims dict, a TTL of three days and a 10-second timeout, and a
+subscription the push service calls gone (404/410) is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from py_vapid import Vapid02
+from py_vapid.utils import b64urlencode
+from pywebpush import WebPushException, webpush
+from sqlmodel import Session, col, select
+
+from . import i18n
+from .config import Settings
+from .db import utcnow
+from .i18n import gettext
+from .models import Member, Notification, PushSubscription
+
+TTL_SECONDS = 3 * 86400
+TIMEOUT_SECONDS = 10
+MAX_ATTEMPTS = 5
+
+
+def new_vapid_keys() -> tuple[str, str]:
+    """(private, public) as base64url: VAPID_PRIVATE_KEY and the browser's applicationServerKey."""
+    vapid = Vapid02()
+    vapid.generate_keys()
+    private = vapid.private_key.private_numbers().private_value.to_bytes(32, "big")
+    public = vapid.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return b64urlencode(private), b64urlencode(public)
+
+
+def configured(settings: Settings) -> bool:
+    return bool(settings.vapid_private_key and settings.vapid_public_key and settings.vapid_subject)
+
+
+def subscribe(session: Session, member: Member, endpoint: str, p256dh: str, auth: str) -> None:
+    """Remember this device for `member` (the same endpoint moves to whoever signed in last)."""
+    row = session.exec(
+        select(PushSubscription).where(PushSubscription.endpoint == endpoint)
+    ).first()
+    if row is None:
+        row = PushSubscription(member_id=member.id, endpoint=endpoint, p256dh=p256dh, auth=auth)
+    row.member_id, row.p256dh, row.auth = member.id, p256dh, auth
+    session.add(row)
+
+
+def unsubscribe(session: Session, member: Member, endpoint: str) -> None:
+    row = session.exec(
+        select(PushSubscription).where(PushSubscription.endpoint == endpoint)
+    ).first()
+    if row is not None and row.member_id == member.id:
+        session.delete(row)
+
+
+def message(note: Notification) -> dict[str, Any]:
+    """The text a phone shows, in Vietnamese (volunteers read Vietnamese first)."""
+    token = i18n.current_locale.set("vi")
+    try:
+        if note.kind == "session_returned":
+            return {
+                "title": gettext("A session was returned to you"),
+                "body": str(note.payload.get("comment", "")),
+                "url": f"/app#/log/{note.payload.get('session_id', '')}",
+            }
+        if note.kind == "guide_published":
+            return {
+                "title": gettext("New guide"),
+                "body": str(note.payload.get("title", "")),
+                "url": f"/vi/guides/{note.payload.get('slug', '')}",
+            }
+        return {"title": "Làng Số", "body": str(note.payload.get("text", "")), "url": "/app"}
+    finally:
+        i18n.current_locale.reset(token)
+
+
+@dataclass
+class Delivery:
+    sent: int = 0
+    failed: int = 0
+    gone: int = 0
+
+
+def deliver(session: Session, settings: Settings, limit: int = 200) -> Delivery:
+    """Send due notifications to every device of their member."""
+    done = Delivery()
+    if not configured(settings):
+        return done
+    vapid = Vapid02.from_raw(settings.vapid_private_key.encode())
+    now = utcnow()
+    notes = session.exec(
+        select(Notification)
+        .where(
+            col(Notification.sent_at).is_(None),
+            Notification.send_after <= now,
+            Notification.attempts < MAX_ATTEMPTS,
+        )
+        .order_by(col(Notification.created_at))
+        .limit(limit)
+    ).all()
+    for note in notes:
+        devices = session.exec(
+            select(PushSubscription).where(PushSubscription.member_id == note.member_id)
+        ).all()
+        payload = json.dumps(message(note), ensure_ascii=False)
+        errors = []
+        for device in devices:
+            try:
+                webpush(
+                    {
+                        "endpoint": device.endpoint,
+                        "keys": {"p256dh": device.p256dh, "auth": device.auth},
+                    },
+                    payload,
+                    vapid_private_key=vapid,
+                    vapid_claims={"sub": settings.vapid_subject},  # fresh: webpush mutates it
+                    ttl=TTL_SECONDS,
+                    timeout=TIMEOUT_SECONDS,
+                    headers={"Urgency": "normal"},
+                )
+            except WebPushException as e:
+                status = e.response.status_code if e.response is not None else None
+                if status in (404, 410):
+                    session.delete(device)
+                    done.gone += 1
+                else:
+                    errors.append(f"{status}: {e.message}"[:200])
+            except Exception as e:  # network trouble: try again later
+                errors.append(str(e)[:200])
+        if errors and len(errors) == len(devices):
+            note.attempts += 1
+            note.last_error = errors[0]
+            note.send_after = now + timedelta(minutes=5 * 2**note.attempts)
+            done.failed += 1
+        else:
+            note.sent_at = now
+            note.last_error = "" if devices else "no device"
+            done.sent += 1
+        session.add(note)
+    return done
+
+
+def queue(session: Session, member_id: uuid.UUID, kind: str, payload: dict[str, Any]) -> None:
+    session.add(Notification(member_id=member_id, kind=kind, payload=payload))
