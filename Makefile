@@ -41,7 +41,7 @@ translations: $(VENV)/.dev
 	$(BIN)/pybabel extract -F locales/babel.cfg -o locales/messages.pot --no-location --sort-by-file --project "Làng Số" -k lazy .
 	for l in vi en; do \
 	  if [ -f locales/$$l/LC_MESSAGES/messages.po ]; then \
-	    $(BIN)/pybabel update -i locales/messages.pot -d locales -l $$l --no-fuzzy-matching; \
+	    $(BIN)/pybabel update -i locales/messages.pot -d locales -l $$l --no-fuzzy-matching --ignore-obsolete; \
 	  else $(BIN)/pybabel init -i locales/messages.pot -d locales -l $$l; fi; \
 	done
 

@@ -33,7 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from server import accounts, reports
+from server import accounts, labels, periods, reports
 from server.app import create_app
 from server.config import Settings
 from server.db import Database
@@ -99,7 +99,7 @@ HOUSEHOLD_COLUMNS = [
     "updated_by",
 ]
 REASONS = ["missing_papers", "no_smartphone", "no_signal", "system_error", "needs_police", "other"]
-SKILLS = list(reports.FIVE_SKILLS)
+SKILLS = list(labels.FIVE_SKILLS)
 
 
 def main() -> None:
@@ -439,8 +439,8 @@ def run(label: str, url: str, tmp: Path) -> None:
         )
     )
     db: Database = app.state.db
-    today = reports.today_in_vietnam()
-    month = reports.month_of(today).previous()
+    today = periods.today_in_vietnam()
+    month = periods.month_of(today).previous()
     start, end = month.bounds()
     with db.read() as s:
         commune = s.get(Commune, busiest)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, time
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,9 +22,9 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from sqlmodel import Session, col, func, select
 
-from .accounts import InvalidInput
 from .db import utcnow
-from .i18n import TZ, current_locale, fmt_date, fmt_datetime, gettext, lazy
+from .i18n import TZ, current_locale, fmt_date, fmt_datetime, gettext
+from .labels import OUTCOMES, REASONS, REVIEW_STATES, SKILLS, label
 from .models import (
     AssistanceSession,
     Commune,
@@ -35,141 +34,9 @@ from .models import (
     ReviewState,
     Service,
     SessionService,
-    Village,
 )
-
-MAX_DAYS = 366
-YEARS = (2000, 2100)
-
-# The order of the groups in reports, with the words the field app uses for them.
-SKILLS: dict[str, str] = {
-    "public_services": lazy("Online public services"),
-    "shopping": lazy("Shopping online"),
-    "payment": lazy("Paying online"),
-    "safety": lazy("Staying safe online"),
-    "local_platforms": lazy("Commune platforms"),
-    "vneid": lazy("VNeID"),
-    "social_insurance": lazy("Social and health insurance"),
-}
-OUTCOMES = {
-    "done": lazy("Done"),
-    "not_finished": lazy("Not finished"),
-    "could_not": lazy("Could not"),
-}
-REASONS = {
-    "missing_papers": lazy("Missing papers"),
-    "no_smartphone": lazy("No smartphone"),
-    "no_signal": lazy("No signal"),
-    "system_error": lazy("System error"),
-    "needs_police": lazy("Needs the police"),
-    "other": lazy("Other"),
-}
-REVIEW_STATES = {
-    ReviewState.new: lazy("Waiting for review"),
-    ReviewState.approved: lazy("Approved"),
-    ReviewState.returned: lazy("Returned to the volunteer"),
-}
-
-
-def label(table: dict[str, str], key: str | None) -> str:
-    return gettext(table[key]) if key in table else (key or "")
-
-
-# --- Periods ----------------------------------------------------------------------------------
-
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-@dataclass(frozen=True)
-class Period:
-    """From `start` to `end`, both days included, in Vietnam's time. None: open on that side."""
-
-    start: date | None = None
-    end: date | None = None
-
-    def bounds(self) -> tuple[datetime | None, datetime | None]:
-        """[low, high) as aware datetimes for `occurred_at`."""
-        low = datetime.combine(self.start, time(), TZ) if self.start else None
-        high = datetime.combine(self.end + timedelta(days=1), time(), TZ) if self.end else None
-        return low, high
-
-    def where(self, column: Any) -> list[Any]:
-        low, high = self.bounds()
-        out = []
-        if low is not None:
-            out.append(column >= low)
-        if high is not None:
-            out.append(column < high)
-        return out
-
-    @property
-    def slug(self) -> str:
-        """For file names: 2026-03 for a whole month, else 2026-03-01_2026-03-15."""
-        if self.start is None or self.end is None:
-            return "all"
-        if self.start.day == 1 and self.end == month_of(self.start).end:
-            return self.start.strftime("%Y-%m")
-        return f"{self.start.isoformat()}_{self.end.isoformat()}"
-
-
-def today() -> date:
-    return utcnow().astimezone(TZ).date()
-
-
-def month_of(day: date) -> Period:
-    first = day.replace(day=1)
-    following = (first + timedelta(days=32)).replace(day=1)
-    return Period(first, following - timedelta(days=1))
-
-
-def parse_day(raw: str, name: str) -> date | None:
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        if not _DAY.fullmatch(raw):
-            raise ValueError(raw)
-        day = date.fromisoformat(raw)
-        if not YEARS[0] <= day.year <= YEARS[1]:  # far dates overflow when turned into UTC
-            raise ValueError(raw)
-        return day
-    except ValueError as e:
-        raise InvalidInput({name: gettext("This is not a valid date (YYYY-MM-DD).")}) from e
-
-
-def parse_period(raw_from: str, raw_to: str, *, default: Period | None = None) -> Period:
-    """A period from two form fields; either may be empty. With `default`, both empty gives it;
-    a default period also requires both ends and at most MAX_DAYS days."""
-    start, end = parse_day(raw_from, "from"), parse_day(raw_to, "to")
-    if default is not None:
-        if start is None and end is None:
-            return default
-        start, end = start or end, end or start
-    if start and end and start > end:
-        raise InvalidInput({"to": gettext("The end of the period is before its start.")})
-    if default is not None and start and end and (end - start).days >= MAX_DAYS:
-        raise InvalidInput({"to": gettext("A period can be at most %(n)s days.", n=MAX_DAYS)})
-    return Period(start, end)
-
-
-# --- Places and people ------------------------------------------------------------------------
-
-
-def village_roots(session: Session, commune_code: str) -> tuple[dict[uuid.UUID, uuid.UUID], dict]:
-    """(village → the village it counts for, root → Village), merges followed to the end."""
-    villages = {
-        v.id: v for v in session.exec(select(Village).where(Village.commune_code == commune_code))
-    }
-
-    def root(vid: uuid.UUID) -> uuid.UUID:
-        seen = set()
-        while villages[vid].merged_into_id and vid not in seen:
-            seen.add(vid)
-            vid = villages[vid].merged_into_id  # type: ignore[assignment]
-        return vid
-
-    roots = {vid: root(vid) for vid in villages}
-    return roots, {vid: villages[vid] for vid in set(roots.values())}
+from .periods import Period
+from .villages import merges
 
 
 def service_names(session: Session) -> dict[str, tuple[str, str]]:
@@ -207,7 +74,8 @@ def session_headings() -> list[str]:
 
 def session_rows(session: Session, commune_code: str, period: Period) -> list[list[Any]]:
     """One row per service line of the commune's sessions in `period`, oldest first."""
-    roots, root_villages = village_roots(session, commune_code)
+    tree = merges(session, commune_code)
+    roots, root_villages = tree.roots, tree.remaining
     services = service_names(session)
     order = {code: i for i, code in enumerate(SKILLS)}
     stmt = (
@@ -372,7 +240,8 @@ def monthly_summary(session: Session, commune_code: str, period: Period) -> Summ
     skill counts each session once; the commune's totals are under the village "*"."""
     commune = session.get(Commune, commune_code)
     assert commune is not None
-    roots, root_villages = village_roots(session, commune_code)
+    tree = merges(session, commune_code)
+    roots, root_villages = tree.roots, tree.remaining
     skills = {code: skill for code, (skill, _) in service_names(session).items()}
     rows = session.exec(
         select(AssistanceSession).where(
@@ -459,7 +328,7 @@ def summary_xlsx(summary: Summary) -> bytes:
         row=3,
         column=1,
         value=gettext(
-            "From %(start)s to %(end)s", start=fmt_date(period.start), end=fmt_date(period.end)
+            "From %(start)s to %(end)s", start=fmt_date(period.start), end=fmt_date(period.last)
         ),
     )
     ws.cell(row=4, column=1, value=gettext("Made on %(when)s", when=fmt_datetime(utcnow())))

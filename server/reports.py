@@ -8,16 +8,15 @@ another counts as the one it was merged into.
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from .i18n import TZ, gettext, lazy
+from .labels import FIVE_SKILLS, REASONS, SKILLS
 from .models import (
     AssistanceSession,
     Commune,
@@ -26,9 +25,9 @@ from .models import (
     Outcome,
     Service,
     SessionService,
-    Skill,
-    Village,
 )
+from .periods import Period, week_of
+from .villages import merges
 
 T_SESSION: sa.Table = AssistanceSession.__table__  # type: ignore[attr-defined]
 T_LINE: sa.Table = SessionService.__table__  # type: ignore[attr-defined]
@@ -36,191 +35,11 @@ T_SERVICE: sa.Table = Service.__table__  # type: ignore[attr-defined]
 T_HOUSEHOLD: sa.Table = Household.__table__  # type: ignore[attr-defined]
 T_DAILY: sa.Table = DailyLineCount.__table__  # type: ignore[attr-defined]
 
-# The five basic digital skills a household can gain (Household.skills).
-FIVE_SKILLS: tuple[str, ...] = (
-    Skill.public_services,
-    Skill.shopping,
-    Skill.payment,
-    Skill.safety,
-    Skill.local_platforms,
-)
-# Every group of the service catalogue, in the order the console shows them.
-SKILLS: dict[str, str] = {
-    Skill.vneid: lazy("VNeID"),
-    Skill.public_services: lazy("Online public services"),
-    Skill.social_insurance: lazy("Social and health insurance"),
-    Skill.payment: lazy("Paying online"),
-    Skill.shopping: lazy("Shopping online"),
-    Skill.safety: lazy("Staying safe online"),
-    Skill.local_platforms: lazy("Commune platforms"),
-}
-OUTCOMES: dict[str, str] = {
-    Outcome.done: lazy("Done"),
-    Outcome.not_finished: lazy("Not finished"),
-    Outcome.could_not: lazy("Could not"),
-}
-REASONS: dict[str, str] = {
-    "missing_papers": lazy("Missing papers"),
-    "no_smartphone": lazy("No smartphone"),
-    "no_signal": lazy("No signal"),
-    "system_error": lazy("System error"),
-    "needs_police": lazy("Needs the police"),
-    "other": lazy("Other"),
-}
 NOT_DONE = (Outcome.not_finished, Outcome.could_not)
 
-MAX_DAYS = 731  # a custom period of at most two years
-MIN_YEAR, MAX_YEAR = 2000, 2100
 # Vietnam has kept UTC+7, without daylight saving, since 1975: a local day is a fixed shift.
 UTC_OFFSET = 7 * 3600
 EPOCH = date(1970, 1, 1)  # a Thursday: ISO week w starts on EPOCH + 7w - 3 days
-
-
-# --- Periods ------------------------------------------------------------------------------------
-
-
-class PeriodError(ValueError):
-    """A period that cannot be read; `fields` maps the parameter to a translated message."""
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        super().__init__(fields)
-        self.fields = fields
-
-
-def _utc(day: date) -> datetime:
-    return datetime.combine(day, time(), TZ).astimezone(UTC)
-
-
-def today_in_vietnam() -> date:
-    return datetime.now(TZ).date()
-
-
-def _add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-@dataclass(frozen=True)
-class Period:
-    kind: str  # week | month | quarter | custom
-    start: date
-    end: date  # the day after the last one
-
-    @property
-    def last(self) -> date:
-        return self.end - timedelta(days=1)
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days
-
-    @property
-    def key(self) -> str | None:
-        """How the API and links name this period: 2026-10, 2026-Q4, 2026-W40."""
-        if self.kind == "month":
-            return f"{self.start.year:04d}-{self.start.month:02d}"
-        if self.kind == "quarter":
-            return f"{self.start.year:04d}-Q{(self.start.month - 1) // 3 + 1}"
-        if self.kind == "week":
-            year, week, _ = self.start.isocalendar()
-            return f"{year:04d}-W{week:02d}"
-        return None
-
-    def previous(self) -> Period:
-        """The period just before: the month, quarter or week before, or as many days before."""
-        if self.kind == "month":
-            return month_of(_add_months(self.start, -1))
-        if self.kind == "quarter":
-            return quarter_of(_add_months(self.start, -3))
-        return Period(self.kind, self.start - timedelta(days=self.days), self.start)
-
-    def bounds(self) -> tuple[datetime, datetime]:
-        """The period as UTC instants [start, end)."""
-        return _utc(self.start), _utc(self.end)
-
-    def query(self) -> dict[str, str]:
-        """The GET parameters that name this period."""
-        if self.key:
-            return {"period": self.key}
-        return {"period": "custom", "from": self.start.isoformat(), "to": self.last.isoformat()}
-
-
-def month_of(day: date) -> Period:
-    start = day.replace(day=1)
-    return Period("month", start, _add_months(start, 1))
-
-
-def quarter_of(day: date) -> Period:
-    start = date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
-    return Period("quarter", start, _add_months(start, 3))
-
-
-def week_of(day: date) -> Period:
-    start = day - timedelta(days=day.weekday())
-    return Period("week", start, start + timedelta(days=7))
-
-
-_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
-_QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
-_WEEK = re.compile(r"^(\d{4})-[Ww](\d{1,2})$")
-
-
-def _year(value: str, name: str) -> int:
-    year = int(value)
-    if not MIN_YEAR <= year <= MAX_YEAR:
-        raise PeriodError({name: gettext("Choose a year between 2000 and 2100.")})
-    return year
-
-
-def _day(value: str, name: str) -> date:
-    try:
-        day = date.fromisoformat(value)
-    except ValueError as e:
-        raise PeriodError({name: gettext("Enter a date like 2026-10-31.")}) from e
-    _year(str(day.year), name)
-    return day
-
-
-def parse_period(params: Mapping[str, str], today: date) -> Period:
-    """Read `period` (week, month, quarter, custom, 2026-10, 2026-Q4, 2026-W40) or `from` and
-    `to` (dates, both included). Without either: this month."""
-    kind = (params.get("period") or "").strip()
-    start_raw = (params.get("from") or "").strip()
-    end_raw = (params.get("to") or "").strip()
-    if kind == "custom" or (not kind and (start_raw or end_raw)):
-        errors = {}
-        if not start_raw:
-            errors["from"] = gettext("Enter the first day.")
-        if not end_raw:
-            errors["to"] = gettext("Enter the last day.")
-        if errors:
-            raise PeriodError(errors)
-        start, last = _day(start_raw, "from"), _day(end_raw, "to")
-        if last < start:
-            raise PeriodError({"to": gettext("The last day comes before the first day.")})
-        if (last - start).days + 1 > MAX_DAYS:
-            raise PeriodError({"to": gettext("Choose at most two years.")})
-        return Period("custom", start, last + timedelta(days=1))
-    if kind in ("", "month"):
-        return month_of(today)
-    if kind == "week":
-        return week_of(today)
-    if kind == "quarter":
-        return quarter_of(today)
-    if m := _MONTH.match(kind):
-        month = int(m.group(2))
-        if 1 <= month <= 12:
-            return month_of(date(_year(m.group(1), "period"), month, 1))
-    elif m := _QUARTER.match(kind):
-        return quarter_of(date(_year(m.group(1), "period"), int(m.group(2)) * 3, 1))
-    elif m := _WEEK.match(kind):
-        try:
-            monday = date.fromisocalendar(_year(m.group(1), "period"), int(m.group(2)), 1)
-        except ValueError:
-            pass
-        else:
-            return week_of(monday)
-    raise PeriodError({"period": gettext("Choose a week, a month, a quarter or two dates.")})
 
 
 # --- Figures ------------------------------------------------------------------------------------
@@ -457,23 +276,6 @@ class VillageRow:
     coverage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIVE_SKILLS, 0))
 
 
-def village_roots(session: Session, commune: str) -> tuple[dict[uuid.UUID, Village], dict]:
-    """The commune's villages, and for each the village it now counts as (following merges)."""
-    villages = {
-        v.id: v for v in session.exec(select(Village).where(Village.commune_code == commune))
-    }
-    roots: dict[uuid.UUID, uuid.UUID] = {}
-    for vid in villages:
-        seen, current = {vid}, vid
-        while (nxt := villages[current].merged_into_id) is not None and nxt in villages:
-            if nxt in seen:  # a loop should not exist; stop rather than spin
-                break
-            seen.add(nxt)
-            current = nxt
-        roots[vid] = current
-    return villages, roots
-
-
 def _rolled_up(column: sa.ColumnElement, roots: dict[uuid.UUID, uuid.UUID]) -> sa.ColumnElement:
     merged = [(vid, root) for vid, root in roots.items() if vid != root]
     if not merged:
@@ -487,7 +289,8 @@ def _rolled_up(column: sa.ColumnElement, roots: dict[uuid.UUID, uuid.UUID]) -> s
 def by_village(session: Session, commune: str, period: Period) -> list[VillageRow]:
     """Sessions, households helped and people per village in the period, and the households on
     record with the skills they now have. Merged villages count in the one they joined."""
-    villages, roots = village_roots(session, commune)
+    tree = merges(session, commune)
+    villages, roots = tree.villages, tree.roots
     rows: dict[uuid.UUID | None, VillageRow] = {}
     for vid, village in sorted(villages.items(), key=lambda kv: kv[1].name_key):
         root = roots[vid]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
@@ -111,6 +112,35 @@ def merge_village(session: Session, village: Village, into: Village, actor: Memb
         )
     )
     return into
+
+
+@dataclass(frozen=True)
+class Merges:
+    """The commune's villages and, for each, the village it counts as now (merges followed to
+    the end), so that sessions logged in a merged village roll up into the one that remains."""
+
+    villages: dict[uuid.UUID, Village]
+    roots: dict[uuid.UUID, uuid.UUID]
+
+    @property
+    def remaining(self) -> dict[uuid.UUID, Village]:
+        return {vid: self.villages[vid] for vid in set(self.roots.values())}
+
+
+def merges(session: Session, commune_code: str) -> Merges:
+    villages = {
+        v.id: v for v in session.exec(select(Village).where(Village.commune_code == commune_code))
+    }
+    roots: dict[uuid.UUID, uuid.UUID] = {}
+    for vid in villages:
+        seen, current = {vid}, vid
+        while (nxt := villages[current].merged_into_id) is not None and nxt in villages:
+            if nxt in seen:  # a loop should not exist; stop rather than spin
+                break
+            seen.add(nxt)
+            current = nxt
+        roots[vid] = current
+    return Merges(villages, roots)
 
 
 def history(session: Session, village_id: uuid.UUID) -> list[VillageChange]:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import func, select
 from starlette.testclient import TestClient
 
-from server import accounts, reports
+from server import accounts, periods, reports
 from server.db import Database
 from server.demo import COMMUNE as DEMO_COMMUNE
 from server.demo import DemoError, seed_demo
@@ -35,13 +35,13 @@ OTHER_IN_24 = "07582"  # Xã Lục Ngạn, Bắc Ninh: in the admin's province, 
 
 
 def today() -> date:
-    return reports.today_in_vietnam()
+    return periods.today_in_vietnam()
 
 
 def this_month_at(day: int = 1, hour: int = 9) -> datetime:
     """A time in the current month, in the past."""
     now = datetime.now(UTC)
-    first = reports.month_of(today()).bounds()[0]
+    first = periods.month_of(today()).bounds()[0]
     return min(first + timedelta(days=day - 1, hours=hour), now - timedelta(minutes=1))
 
 
@@ -192,6 +192,15 @@ def test_admin_drills_down_into_a_commune_of_the_province(
     assert page.status_code == 200
     assert card(page.text, "Sessions") == "3"
     assert f'action="/console/province/communes/{COMMUNE_A}"' in page.text
+    # From the drill-down the admin reaches the commune's lists, each about that commune.
+    links = re.findall(r'href="(/console/[a-z-]+\?commune=' + COMMUNE_A + ')"', page.text)
+    paths = {link.split("?")[0] for link in links}
+    assert {"/console/sessions", "/console/households", "/console/follow-ups"} <= paths
+    assert {"/console/exports", "/console/audit", "/console/members"} <= paths
+    for link in sorted(set(links)):
+        opened = client.get(link)
+        assert opened.status_code == 200, link
+        assert "Xã Đại Sơn" in opened.text or "Dai Son" in opened.text, link
 
 
 def test_coordinators_cannot_open_the_province_pages(client: TestClient, world: World) -> None:
@@ -285,7 +294,7 @@ def test_the_api_gives_the_keys_province_only(client: TestClient, world: World, 
     assert (a["sessions"], a["people_helped"], a["dossiers_filed"]) == (3, 4, 1)
     assert a["not_done_reasons"]["could_not"] == {"needs_police": 1}
     assert a["services_done_by_skill"]["public_services"] == 1
-    assert body["period"]["key"] == reports.month_of(today()).key
+    assert body["period"]["key"] == periods.month_of(today()).key
     with db.read() as s:
         assert s.exec(select(ApiToken)).one().last_used_at is not None
 
@@ -424,7 +433,7 @@ def test_seed_demo_loads_the_stated_counts_once(database_url: str, tmp_path) -> 
             households = s.exec(select(Household)).all()
             assert all(h.consent_at and h.code.startswith("DEMO-") for h in households)
             commune = s.get(Commune, DEMO_COMMUNE)
-            half_year = reports.Period("custom", today() - timedelta(days=181), today())
+            half_year = periods.Period("custom", today() - timedelta(days=181), today())
             board = reports.dashboard(s, commune, half_year, today())
             assert board.now.sessions > 0 and board.now.dossiers > 0
             assert sum(board.coverage.values()) > 0

@@ -17,7 +17,7 @@ from PIL import Image
 from sqlmodel import SQLModel, select
 from starlette.testclient import TestClient
 
-from server import exports, sync
+from server import exports, periods, sync
 from server.db import Database
 from server.models import AuditEvent, Household, Member
 
@@ -203,7 +203,9 @@ def leaks(texts: list[tuple[str, str]], needles: list[str]) -> list[tuple[str, s
 def tallies(db: Database) -> dict[tuple[str, str], list[int]]:
     day = vn_today()
     with db.read() as s:
-        summary = exports.monthly_summary(s, "07627", exports.Period(day - timedelta(days=30), day))
+        summary = exports.monthly_summary(
+            s, "07627", periods.Period("custom", day - timedelta(days=30), day + timedelta(days=1))
+        )
     return {key: t.values() for key, t in summary.tallies.items()}
 
 
@@ -340,7 +342,7 @@ def test_audit_log_lists_and_filters(client: TestClient, db: Database, world: Wo
     past = client.get(f"/console/audit?to={day - timedelta(days=2)}")
     assert past.text.count('class="event"') == 0
     bad = client.get("/console/audit?from=hôm qua")
-    assert bad.status_code == 400 and "Ngày không đúng (năm-tháng-ngày)." in bad.text
+    assert bad.status_code == 400 and "Hãy nhập ngày theo dạng 2026-10-31." in bad.text
     # Commune B's coordinator sees none of it.
     client.cookies.clear()
     login(client, world.phone("coord_b"))

@@ -12,7 +12,7 @@ import openpyxl
 from sqlmodel import col, select
 from starlette.testclient import TestClient
 
-from server import exports, villages
+from server import exports, labels, villages
 from server.db import Database
 from server.models import AssistanceSession, AuditEvent, Member, Service, SessionService, Village
 
@@ -89,7 +89,7 @@ def test_sessions_csv_and_xlsx_read_back(client: TestClient, db: Database, world
         )
     }
     assert {r[4] for r in rows} == {"Nguyễn Văn Tình"}
-    assert {r[14] for r in rows} == {exports.label(exports.REVIEW_STATES, "new")}
+    assert {r[14] for r in rows} == {labels.label(labels.REVIEW_STATES, "new")}
     assert {r[15] for r in birth} == {"Bà Lan cần mang giấy khai sinh"}
     [scam] = [r for r in rows if r[0] == str(walk_in)]
     assert (scam[3], scam[5], scam[8]) == ("Thôn Tây", "Khách vãng lai", "Xong")
@@ -197,7 +197,7 @@ def test_monthly_summary_matches_a_recount(client: TestClient, db: Database, wor
     assert sheet[header_row][0] == "Thôn, tổ dân phố"
     body = sheet[header_row + 1 :]
 
-    skill_names = {exports.label(exports.SKILLS, k): k for k in exports.SKILLS}
+    skill_names = {labels.label(labels.SKILLS, k): k for k in labels.SKILLS}
     skill_names[exports.gettext("All skills")] = "all"
     village_names = {
         "Thôn Đông Hòa": "Thôn Đông Hòa",
@@ -242,7 +242,7 @@ def test_default_period_is_this_month_and_bad_periods_are_refused(
     too_long = client.get("/console/exports/sessions.csv?from=2024-01-01&to=2026-01-01")
     assert too_long.status_code == 400
     bad = client.get("/console/exports/sessions.xlsx?from=1/3/2026")
-    assert bad.status_code == 400 and "Ngày không đúng (năm-tháng-ngày)." in bad.text
+    assert bad.status_code == 400 and "Hãy nhập ngày theo dạng 2026-10-31." in bad.text
     assert client.get("/console/exports/other.pdf").status_code == 404
     assert client.get("/console/exports?from=x").status_code == 400
     with db.read() as s:

@@ -4,8 +4,11 @@ const VERSION = "{{ version }}";
 const SHELL_CACHE = `shell-${VERSION}`;
 const GUIDE_CACHE = "guides";
 const GUIDE_LIMIT = 60; // guide pages kept offline; the oldest go first
+const MEDIA_CACHE = "media";
+const MEDIA_LIMIT = 240; // step pictures kept offline (about 20 KB each at 360 px)
 const SHELL = {{ shell }};
 const GUIDE_PAGE = /^\/(vi|en)\/(guides\/[^/]+(\/poster)?)?$/;
+const MEDIA_FILE = /^\/media\/([0-9a-f]+)-\d+\.webp$/;
 
 // install: cache the whole shell before this version can take over (await addAll).
 self.addEventListener("install", (event) => {
@@ -65,9 +68,9 @@ self.addEventListener("notificationclick", (event) => {
   }));
 });
 
-async function trim(cache) {
+async function trim(cache, limit) {
   const keys = await cache.keys();
-  for (const request of keys.slice(0, Math.max(0, keys.length - GUIDE_LIMIT))) {
+  for (const request of keys.slice(0, Math.max(0, keys.length - limit))) {
     await cache.delete(request);
   }
 }
@@ -79,7 +82,7 @@ async function guide(event) {
   const fresh = fetch(event.request).then(async (response) => {
     if (response.ok) {
       await cache.put(event.request, response.clone());
-      await trim(cache);
+      await trim(cache, GUIDE_LIMIT);
     }
     return response;
   });
@@ -91,6 +94,28 @@ async function guide(event) {
     return await fresh;
   } catch {
     return (await caches.match("/offline")) || Response.error();
+  }
+}
+
+// Step pictures: their names never change, so cache first. Offline, another width of the same
+// picture (the app saves the 360 px one) is better than none.
+async function media(request) {
+  const cache = await caches.open(MEDIA_CACHE);
+  const hit = await cache.match(request);
+  if (hit) return hit;
+  try {
+    const response = await fetch(request);
+    if (response.ok) {
+      await cache.put(request, response.clone());
+      await trim(cache, MEDIA_LIMIT);
+    }
+    return response;
+  } catch {
+    const picture = `/media/${MEDIA_FILE.exec(new URL(request.url).pathname)[1]}-`;
+    for (const key of await cache.keys()) {
+      if (new URL(key.url).pathname.startsWith(picture)) return cache.match(key);
+    }
+    return Response.error();
   }
 }
 
@@ -115,6 +140,8 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(guide(event));
   } else if (request.mode === "navigate") {
     event.respondWith(page(request));
+  } else if (MEDIA_FILE.test(url.pathname)) {
+    event.respondWith(media(request));
   } else if (url.pathname.startsWith("/static/")) {
     // Shell files: from the versioned cache, else the network.
     event.respondWith(caches.match(request, { ignoreSearch: true, ignoreVary: true }).then((hit) => hit || fetch(request)));

@@ -11,9 +11,9 @@ from sqlmodel import Session, col, func, select
 from starlette.responses import Response
 
 from ..accounts import InvalidInput
-from ..exports import Period, parse_period
 from ..i18n import gettext, lazy
 from ..models import AuditEvent, Member, Role
+from ..periods import Days, parse_days
 from . import Ctx, view
 from .console import STAFF, scoped_commune
 
@@ -71,10 +71,10 @@ def audit_log(ctx: Ctx) -> Response:
     values = {k: params.get(k, "")[:40] for k in ("action", "from", "to", "page")}
     errors: dict[str, str] = {}
     try:
-        period = parse_period(values["from"], values["to"])
+        period = parse_days(values["from"], values["to"])
     except InvalidInput as e:
         errors.update(e.fields)
-        period = Period()
+        period = Days()
     action = values["action"] if values["action"] in ACTIONS else ""
     try:
         page = max(1, int(values["page"] or 1))

@@ -7,7 +7,7 @@ import uuid
 from sqlmodel import Session, col, select
 from starlette.responses import RedirectResponse, Response
 
-from .. import accounts, exports, places, villages
+from .. import accounts, exports, periods, places, villages
 from ..accounts import InvalidInput
 from ..errors import BadRequest, Forbidden, NotFound
 from ..i18n import gettext
@@ -188,7 +188,7 @@ def _members_page(
             "values": values,
             "roles": _roles_for(ctx.me),
             "activity": exports.member_activity(
-                session, commune.code, exports.month_of(exports.today())
+                session, commune.code, periods.month_of(periods.today_in_vietnam())
             ),
         },
         status,

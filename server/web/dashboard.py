@@ -14,13 +14,14 @@ from babel.numbers import format_percent
 from sqlmodel import Session, col, func, select
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from .. import reports, villages
+from .. import labels, periods, reports, villages
 from ..accounts import InvalidInput, clean_name, token_hash
 from ..db import utcnow
 from ..errors import BadRequest, NotFound, Unauthorized
 from ..i18n import current_locale, fmt_date, fmt_number, gettext
 from ..models import ApiToken, AuditEvent, Commune, Member, Province, Role
-from ..reports import Figures, Period, PeriodError
+from ..periods import Period, PeriodError
+from ..reports import Figures
 from . import Ctx, view
 
 TOKEN_PREFIX = "lsk_"
@@ -46,12 +47,12 @@ def choose_period(ctx: Ctx, today: date) -> PeriodChoice:
     params = ctx.request.query_params
     raw = {k: params.get(k, "")[:20] for k in ("period", "from", "to")}
     try:
-        period = reports.parse_period(raw, today)
+        period = periods.parse_period(raw, today)
     except PeriodError as e:
-        period = reports.month_of(today)
+        period = periods.month_of(today)
         return PeriodChoice(period, raw["period"] or "custom", raw["from"], raw["to"], e.fields)
     kind = period.kind
-    if period.key and period != reports.parse_period({"period": kind}, today):
+    if period.key and period != periods.parse_period({"period": kind}, today):
         kind = "custom"  # a past month, quarter or week: show its dates
     return PeriodChoice(period, kind, period.start.isoformat(), period.last.isoformat(), {})
 
@@ -69,9 +70,9 @@ def _period_links(path: str, choice: PeriodChoice, today: date, **extra: str) ->
     period = choice.period
     after = Period(period.kind, period.end, period.end + (period.end - period.start))
     if period.kind == "month":
-        after = reports.month_of(period.end)
+        after = periods.month_of(period.end)
     elif period.kind == "quarter":
-        after = reports.quarter_of(period.end)
+        after = periods.quarter_of(period.end)
     return {
         "earlier_url": _link(path, **extra, **period.previous().query()),
         "later_url": _link(path, **extra, **after.query()) if after.start <= today else None,
@@ -161,11 +162,11 @@ def _short(text: str, size: int = 36) -> str:
 
 
 def skill_label(skill: str) -> str:
-    return gettext(reports.SKILLS[skill]) if skill in reports.SKILLS else skill
+    return gettext(labels.SKILLS[skill]) if skill in labels.SKILLS else skill
 
 
 def reason_label(reason: str | None) -> str:
-    return gettext(reports.REASONS.get(reason or "other", reports.REASONS["other"]))
+    return gettext(labels.REASONS.get(reason or "other", labels.REASONS["other"]))
 
 
 def change(now: int, before: int) -> str:
@@ -206,7 +207,7 @@ def _headline(board: reports.Dashboard) -> list[dict[str, Any]]:
 
 def commune_page(ctx: Ctx, session: Session, commune: Commune) -> Response:
     """The dashboard of a commune (a coordinator's own, or one an admin opened)."""
-    today = reports.today_in_vietnam()
+    today = periods.today_in_vietnam()
     choice = choose_period(ctx, today)
     board = reports.dashboard(session, commune, choice.period, today)
     province = session.get(Province, commune.province_code)
@@ -235,7 +236,7 @@ def commune_page(ctx: Ctx, session: Session, commune: Commune) -> Response:
     skills = bar_chart(
         "skills",
         gettext("Services done, by skill"),
-        [(skill_label(s), now.done_by_skill.get(s, 0)) for s in reports.SKILLS],
+        [(skill_label(s), now.done_by_skill.get(s, 0)) for s in labels.SKILLS],
         [gettext("Skill"), gettext("Services done")],
     )
     split: dict[str, dict[str, int]] = {}
@@ -270,7 +271,7 @@ def commune_page(ctx: Ctx, session: Session, commune: Commune) -> Response:
     coverage = bar_chart(
         "coverage",
         gettext("Households where someone can now do it, whole commune"),
-        [(skill_label(s), board.coverage[s]) for s in reports.FIVE_SKILLS],
+        [(skill_label(s), board.coverage[s]) for s in labels.FIVE_SKILLS],
         [gettext("Skill"), gettext("Households"), gettext("Share")],
         [
             (
@@ -280,7 +281,7 @@ def commune_page(ctx: Ctx, session: Session, commune: Commune) -> Response:
                     percent(board.coverage[s] / households if households else None),
                 ],
             )
-            for s in reports.FIVE_SKILLS
+            for s in labels.FIVE_SKILLS
         ],
     )
     services = sorted(now.services.values(), key=lambda t: (-t.total, service_name(t.code)))
@@ -306,7 +307,7 @@ def commune_page(ctx: Ctx, session: Session, commune: Commune) -> Response:
             for t in services
         ],
         "villages": village_rows,
-        "five_skills": [(s, skill_label(s)) for s in reports.FIVE_SKILLS],
+        "five_skills": [(s, skill_label(s)) for s in labels.FIVE_SKILLS],
         "coverage": board.coverage,
         "households": households,
         "percent": percent,
@@ -359,7 +360,7 @@ def _totals(rows: list[reports.CommuneRow]) -> Figures:
 
 def rollup_context(ctx: Ctx, session: Session, province: str) -> dict[str, Any]:
     """What the province page adds: the period form and the figures of each commune in use."""
-    today = reports.today_in_vietnam()
+    today = periods.today_in_vietnam()
     choice = choose_period(ctx, today)
     rows = reports.rollup(session, province, choice.period, today)
     params = ctx.request.query_params
@@ -441,7 +442,7 @@ def _tokens_page(
             .order_by(col(ApiToken.revoked_at).is_not(None), col(ApiToken.created_at).desc())
         ).all()
     )
-    example_period = reports.month_of(reports.today_in_vietnam()).previous().key
+    example_period = periods.month_of(periods.today_in_vietnam()).previous().key
     return ctx.render(
         "console/tokens.html",
         {
@@ -561,7 +562,7 @@ def figures_json(f: Figures) -> dict[str, Any]:
         "services_done": f.done,
         "completion_rate": None if f.completion is None else round(f.completion, 4),
         "dossiers_filed": f.dossiers,
-        "services_done_by_skill": {s: f.done_by_skill.get(s, 0) for s in reports.SKILLS},
+        "services_done_by_skill": {s: f.done_by_skill.get(s, 0) for s in labels.SKILLS},
         "not_done_reasons": reasons,
     }
 
@@ -608,9 +609,9 @@ def indicators_api(ctx: Ctx) -> Response:
     token = _bearer(ctx)
     params = ctx.request.query_params
     raw = {k: params.get(k, "")[:40] for k in ("period", "from", "to")}
-    today = reports.today_in_vietnam()
+    today = periods.today_in_vietnam()
     try:
-        period = reports.parse_period(raw, today)
+        period = periods.parse_period(raw, today)
     except PeriodError as e:
         raise BadRequest(next(iter(e.fields.values())), fields=e.fields) from e
     with ctx.db.read() as session:

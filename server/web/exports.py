@@ -7,11 +7,12 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from .. import exports
+from .. import exports, periods
 from ..accounts import InvalidInput
 from ..errors import NotFound
-from ..exports import Period
+from ..labels import SKILLS, label
 from ..models import Commune
+from ..periods import Period
 from . import Ctx, view
 from .audit import record
 from .console import STAFF, scoped_commune
@@ -28,10 +29,12 @@ FILES = {
 
 def _period(ctx: Ctx) -> Period:
     params = ctx.request.query_params
-    default = exports.month_of(exports.today())
-    return exports.parse_period(
-        params.get("from", "")[:20], params.get("to", "")[:20], default=default
-    )
+    raw = {k: params.get(k, "")[:20] for k in ("period", "from", "to")}
+    return periods.parse_period(raw, periods.today_in_vietnam())
+
+
+def _this_month() -> Period:
+    return periods.month_of(periods.today_in_vietnam())
 
 
 def _page(
@@ -48,14 +51,14 @@ def _page(
             "commune": commune,
             "period": period,
             "values": {
-                "from": params.get("from", "")[:20] or (period.start or ""),
-                "to": params.get("to", "")[:20] or (period.end or ""),
+                "from": params.get("from", "")[:20] or period.start.isoformat(),
+                "to": params.get("to", "")[:20] or period.last.isoformat(),
             },
             "errors": errors,
             "summary": summary,
-            "skills": [(key, exports.label(exports.SKILLS, key)) for key in exports.SKILLS],
+            "skills": [(key, label(SKILLS, key)) for key in SKILLS],
             "download_query": urlencode(
-                {"from": period.start or "", "to": period.end or "", **scope_query(ctx, commune)}
+                {"from": period.start, "to": period.last, **scope_query(ctx, commune)}
             ),
         },
         status,
@@ -70,7 +73,7 @@ def export_page(ctx: Ctx) -> Response:
     try:
         period = _period(ctx)
     except InvalidInput as e:
-        return _page(ctx, commune, Period(), e.fields, 400)
+        return _page(ctx, commune, _this_month(), e.fields, 400)
     return _page(ctx, commune, period, {})
 
 
@@ -86,8 +89,8 @@ def download(ctx: Ctx) -> Response:
     try:
         period = _period(ctx)
     except InvalidInput as e:
-        return _page(ctx, commune, Period(), e.fields, 400)
-    span = {"from": str(period.start), "to": str(period.end)}
+        return _page(ctx, commune, _this_month(), e.fields, 400)
+    span = {"from": str(period.start), "to": str(period.last)}
     with ctx.db.write() as session:
         if name == "summary.xlsx":
             body = exports.summary_xlsx(exports.monthly_summary(session, commune.code, period))

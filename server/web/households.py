@@ -16,11 +16,12 @@ from starlette.responses import RedirectResponse, Response
 from .. import privacy_actions
 from ..accounts import InvalidInput
 from ..errors import NotFound
-from ..exports import OUTCOMES, SKILLS, label, service_names, village_roots
+from ..exports import service_names
 from ..i18n import fmt_date, fmt_datetime, gettext
+from ..labels import FIVE_SKILLS, OUTCOMES, SKILLS, label
 from ..models import AssistanceSession, Commune, Household, Member, SessionService
-from ..sync import SKILLS as FIVE_SKILLS
 from ..text import fold
+from ..villages import merges
 from . import Ctx, view
 from .audit import record
 from .console import STAFF, scoped_commune
@@ -51,7 +52,8 @@ def household_list(ctx: Ctx) -> Response:
     raw_village = params.get("village", "")[:40]
     with ctx.db.read() as session:
         commune = scoped_commune(ctx, session)
-        roots, root_villages = village_roots(session, commune.code)
+        tree = merges(session, commune.code)
+        roots, root_villages = tree.roots, tree.remaining
         villages = sorted(root_villages.values(), key=lambda v: v.name_key)
         where: list[Any] = [
             Household.commune_code == commune.code,
@@ -124,7 +126,8 @@ def household_list(ctx: Ctx) -> Response:
 def _detail_context(
     ctx: Ctx, session: Session, household: Household, commune: Commune
 ) -> dict[str, Any]:
-    roots, root_villages = village_roots(session, commune.code)
+    tree = merges(session, commune.code)
+    roots, root_villages = tree.roots, tree.remaining
     village = root_villages.get(roots.get(household.village_id))  # type: ignore[arg-type]
     rows = list(
         session.exec(
@@ -196,7 +199,8 @@ def household_card(ctx: Ctx) -> Response:
             commune.code,
             page="card",
         )
-        roots, root_villages = village_roots(session, commune.code)
+        tree = merges(session, commune.code)
+        roots, root_villages = tree.roots, tree.remaining
         village = root_villages.get(roots.get(household.village_id))  # type: ignore[arg-type]
     return ctx.render(
         "console/household_card.html",

@@ -18,18 +18,9 @@ from starlette.responses import RedirectResponse, Response
 from .. import review
 from ..accounts import InvalidInput
 from ..errors import NotFound
-from ..exports import (
-    OUTCOMES,
-    REASONS,
-    REVIEW_STATES,
-    Period,
-    label,
-    parse_period,
-    service_names,
-    today,
-    village_roots,
-)
+from ..exports import service_names
 from ..i18n import fmt_date, fmt_datetime, gettext, lazy, ngettext
+from ..labels import OUTCOMES, REASONS, REVIEW_STATES, label
 from ..models import (
     AssistanceSession,
     Commune,
@@ -40,7 +31,9 @@ from ..models import (
     SessionService,
     Village,
 )
+from ..periods import Days, parse_days, today_in_vietnam
 from ..sync import SESSION_FIELDS
+from ..villages import merges
 from . import Ctx, view
 from .console import STAFF, scoped_commune
 
@@ -114,7 +107,7 @@ def _session_in_scope(ctx: Ctx, session: Session) -> tuple[AssistanceSession, Co
 
 @dataclass
 class Filters:
-    period: Period
+    period: Days
     village: uuid.UUID | None = None
     volunteer: uuid.UUID | None = None
     service: str | None = None
@@ -134,7 +127,8 @@ class Choices:
 
 
 def choices(session: Session, commune: Commune) -> Choices:
-    roots, root_villages = village_roots(session, commune.code)
+    tree = merges(session, commune.code)
+    roots, root_villages = tree.roots, tree.remaining
     members = session.exec(
         select(Member).where(Member.commune_code == commune.code).order_by(Member.name_key)
     ).all()
@@ -161,7 +155,7 @@ def _parse_uuid(raw: str, known: set[uuid.UUID], name: str, message: str) -> uui
 def parse_filters(values: dict[str, str], ch: Choices) -> tuple[Filters, dict[str, str]]:
     """Filters from the query; a wrong value gets a message instead of being ignored silently."""
     errors: dict[str, str] = {}
-    f = Filters(Period())
+    f = Filters(Days())
 
     def attempt(parse: Any) -> None:
         try:
@@ -170,7 +164,7 @@ def parse_filters(values: dict[str, str], ch: Choices) -> tuple[Filters, dict[st
             errors.update(e.fields)
 
     def period() -> None:
-        f.period = parse_period(values["from"], values["to"])
+        f.period = parse_days(values["from"], values["to"])
 
     def village() -> None:
         known = {v.id for v in ch.villages}
@@ -617,7 +611,7 @@ def _follow_ups_page(
 ) -> Response:
     by = ctx.request.query_params.get("by") or ctx.field("by", 10)
     by = by if by in ("village", "volunteer") else "village"
-    day = today()
+    day = today_in_vietnam()
     s = AssistanceSession
     rows = list(
         session.exec(

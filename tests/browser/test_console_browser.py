@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Page, expect
 
-from server import accounts, reports
+from server import accounts, periods
 
 from ..conftest import World
 from ..test_reports import add_household, add_session
@@ -93,7 +93,7 @@ def test_the_period_picker_works_without_javascript(browser, live_server, world:
     sign_in(page, "0900000002")
     page.goto("/console/")
     page.locator("#f-period").select_option("custom")
-    last = reports.today_in_vietnam()
+    last = periods.today_in_vietnam()
     page.locator("#f-from").fill((last - timedelta(days=10)).isoformat())
     page.locator("#f-to").fill(last.isoformat())
     page.locator("form.period button[type=submit]").click()

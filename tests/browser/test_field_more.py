@@ -26,6 +26,7 @@ from .test_field_app import (
     wait_ready,
     waiting,
 )
+from .test_guide_editor_browser import fill_guide_with_picture
 
 
 @pytest.fixture
@@ -134,6 +135,34 @@ def test_guides_read_offline_and_found_without_diacritics(
     ctx.set_offline(True)
     page.goto("/vi/guides/dung-zalo-an-toan")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Zalo")
+    ctx.close()
+
+
+def test_saved_guides_keep_their_step_pictures_offline(
+    playwright: Playwright, live_server, world: World, catalogue, tmp_path: Path
+) -> None:
+    ctx = open_app(playwright, tmp_path / "p", live_server.url)
+    page = ctx.new_page()
+    sign_in(page, "0900000002")  # the coordinator writes a guide with a picture
+    controlled(page)
+    page.goto("/console/guides/new")
+    fill_guide_with_picture(page)
+    page.locator("button[name=op][value=save]").click()
+    page.wait_for_url("**/edit?saved=1")
+
+    page.goto("/app#/guides")
+    wait_ready(page)
+    page.get_by_role("button", name="Lưu tất cả hướng dẫn").click()
+    expect(page.locator("#save-progress")).to_contain_text("Đã lưu 18 hướng dẫn")
+    # The editor showed the picture: forget the browser's own copy, keep only what the app saved.
+    ctx.new_cdp_session(page).send("Network.clearBrowserCache")
+    ctx.set_offline(True)
+    page.goto("/vi/guides/dat-lich-tiep-cong-dan")  # never opened: saved with its picture
+    image = page.locator("img.step-image")
+    image.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelector('img.step-image').complete")
+    width, src = image.evaluate("img => [img.naturalWidth, img.currentSrc]")
+    assert width > 0, src  # a 2x phone asks for the 720 px file: it gets the saved 360 px one
     ctx.close()
 
 

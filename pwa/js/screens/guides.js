@@ -62,6 +62,22 @@ export async function render(main) {
     progress);
 }
 
+// The step pictures of a saved guide, at the small width: the service worker gives it for any
+// width while there is no network.
+async function savePictures(page) {
+  const media = await caches.open("media");
+  let bytes = 0;
+  for (const src of new Set(page.match(/\/media\/[0-9a-f]+-360\.webp/g) || [])) {
+    if (await media.match(src)) continue;
+    const response = await fetch(src);
+    if (response.ok) {
+      bytes += (await response.clone().arrayBuffer()).byteLength;
+      await media.put(src, response);
+    }
+  }
+  return bytes;
+}
+
 async function saveAll(guides, progress, main) {
   const cache = await caches.open(CACHE);
   let bytes = 0;
@@ -71,9 +87,10 @@ async function saveAll(guides, progress, main) {
     try {
       const response = await fetch(url(g));
       if (response.ok) {
-        const body = await response.clone().arrayBuffer();
-        bytes += body.byteLength;
+        const page = await response.clone().text();
+        bytes += new Blob([page]).size;
         await cache.put(url(g), response);
+        bytes += await savePictures(page);
         done += 1;
       }
     } catch {
