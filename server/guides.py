@@ -12,7 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import unicodedata
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -509,6 +512,7 @@ class GuideView:
     commune_code: str | None
     helpful_yes: int
     helpful_no: int
+    guide_id: uuid.UUID | None = None
 
     @property
     def template(self) -> bool:
@@ -519,41 +523,102 @@ class GuideView:
         return str(self.body.get("content_locale", CONTENT_LOCALE))
 
 
+# Versions never change once written, and pages read them far more often than guides change:
+# keep their text and body in memory, keyed by (guide id, version, locale), so that a page asks
+# the database only which versions are current (and for the guide's own small columns).
+_VERSIONS: OrderedDict[tuple[Any, int, str], tuple[str, str, str, dict[str, Any]]] = OrderedDict()
+_VERSIONS_MAX = 2000
+_VERSIONS_LOCK = threading.Lock()
+_G = Guide.__table__.c  # type: ignore[attr-defined]
+_V = GuideVersion.__table__.c  # type: ignore[attr-defined]
+
+
+def _version_texts(
+    session: Session, wanted: dict[tuple[Any, int, str], int]
+) -> dict[tuple[Any, int, str], tuple[str, str, str, dict[str, Any]]]:
+    """(title, title_key, summary, body) of each wanted version (key → guide_version.id)."""
+    with _VERSIONS_LOCK:
+        found = {key: _VERSIONS[key] for key in wanted if key in _VERSIONS}
+    missing = {row_id: key for key, row_id in wanted.items() if key not in found}
+    if missing:
+        stmt = sa.select(_V.id, _V.title, _V.title_key, _V.summary, _V.body).where(
+            _V.id.in_(list(missing))
+        )
+        rows = session.execute(stmt).all()
+        with _VERSIONS_LOCK:
+            for row_id, title, title_key, summary, body in rows:
+                found[missing[row_id]] = _VERSIONS[missing[row_id]] = (
+                    title,
+                    title_key,
+                    summary,
+                    body,
+                )
+            while len(_VERSIONS) > _VERSIONS_MAX:
+                _VERSIONS.popitem(last=False)
+    return found
+
+
+# Built once: a page would otherwise spend longer building the statement than running it.
+_CURRENT = (
+    sa.select(
+        _G.id,
+        _G.slug,
+        _G.skill,
+        _G.version,
+        _G.reviewed_on,
+        _G.source_url,
+        _G.commune_code,
+        _G.helpful_yes,
+        _G.helpful_no,
+        _V.id.label("version_row"),
+        _V.locale,
+    )
+    .join(GuideVersion, _V.guide_id == _G.id)
+    .where(
+        _G.published == sa.true(),
+        _V.version == _G.version,
+        _V.locale.in_(sa.bindparam("locales", expanding=True)),
+    )
+)
+_CURRENT_ONE = _CURRENT.where(_G.slug == sa.bindparam("slug"))
+
+
 def _views(session: Session, locale: str, slug: str | None = None) -> list[GuideView]:
     """Published guides in `locale`, falling back to the content's own language."""
-    query = (
-        select(Guide, GuideVersion)
-        .join(GuideVersion, GuideVersion.guide_id == Guide.id)
-        .where(
-            Guide.published == sa.true(),
-            GuideVersion.version == Guide.version,
-            GuideVersion.locale.in_({locale, CONTENT_LOCALE}),
-        )
+    locales = sorted({locale, CONTENT_LOCALE})
+    if slug is None:
+        rows = session.execute(_CURRENT, {"locales": locales}).all()
+    else:
+        rows = session.execute(_CURRENT_ONE, {"locales": locales, "slug": slug}).all()
+    chosen: dict[str, Any] = {}
+    for row in rows:
+        if row.slug not in chosen or row.locale == locale:
+            chosen[row.slug] = row
+    texts = _version_texts(
+        session, {(r.id, r.version, r.locale): r.version_row for r in chosen.values()}
     )
-    if slug is not None:
-        query = query.where(Guide.slug == slug)
-    chosen: dict[str, tuple[Guide, GuideVersion]] = {}
-    for guide, version in session.exec(query).all():
-        if guide.slug not in chosen or version.locale == locale:
-            chosen[guide.slug] = (guide, version)
-    return [
-        GuideView(
-            slug=g.slug,
-            skill=g.skill,
-            version=g.version,
-            locale=v.locale,
-            title=v.title,
-            title_key=v.title_key,
-            summary=v.summary,
-            body=v.body,
-            reviewed_on=g.reviewed_on,
-            source_url=g.source_url,
-            commune_code=g.commune_code,
-            helpful_yes=g.helpful_yes,
-            helpful_no=g.helpful_no,
+    views = []
+    for r in chosen.values():
+        title, title_key, summary, body = texts[(r.id, r.version, r.locale)]
+        views.append(
+            GuideView(
+                slug=r.slug,
+                skill=r.skill,
+                version=r.version,
+                locale=r.locale,
+                title=title,
+                title_key=title_key,
+                summary=summary,
+                body=body,
+                reviewed_on=r.reviewed_on,
+                source_url=r.source_url,
+                commune_code=r.commune_code,
+                helpful_yes=r.helpful_yes,
+                helpful_no=r.helpful_no,
+                guide_id=r.id,
+            )
         )
-        for g, v in chosen.values()
-    ]
+    return views
 
 
 def get_guide(session: Session, slug: str, locale: str) -> GuideView | None:

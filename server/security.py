@@ -2,11 +2,14 @@
 
 CSRF uses a per-browser random token in an HttpOnly cookie. Pages put it in each form
 (`csrf_token`) and in a meta tag; the app sends it as `X-CSRF-Token`. The middleware reads the
-form body itself and then hands the same bytes to the handler.
+form body itself and then hands the same bytes to the handler. Pages are sent gzipped, so the
+token in a page is masked afresh for every response: compression cannot reveal it (BREACH).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import secrets
 from http.cookies import SimpleCookie
@@ -79,8 +82,43 @@ def _cookie(headers: Headers, name: str) -> str | None:
     return morsel.value if morsel else None
 
 
-def csrf_token(request: Request) -> str:
-    return request.scope.get("state", {}).get("csrf_token", "")
+TOKEN_LENGTH = 43  # secrets.token_urlsafe(32)
+
+
+def mask_token(token: str) -> str:
+    """The token XOR a random mask, with the mask in front: a different text every time."""
+    raw = token.encode()
+    mask = secrets.token_bytes(len(raw))
+    masked = bytes(a ^ b for a, b in zip(mask, raw, strict=True))
+    return base64.urlsafe_b64encode(mask + masked).decode().rstrip("=")
+
+
+def token_matches(sent: str, token: str) -> bool:
+    """Whether `sent` is the token, masked (from a page) or as it is (a client that holds it)."""
+    if len(sent) == TOKEN_LENGTH:
+        return hmac.compare_digest(sent.encode(), token.encode())
+    try:
+        data = base64.urlsafe_b64decode(sent + "=" * (-len(sent) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    if len(data) != 2 * TOKEN_LENGTH:
+        return False
+    mask, masked = data[:TOKEN_LENGTH], data[TOKEN_LENGTH:]
+    unmasked = bytes(a ^ b for a, b in zip(mask, masked, strict=True))
+    return hmac.compare_digest(unmasked, token.encode())
+
+
+def csrf_token(request: Request, *, masked: bool = True) -> str:
+    """The token to put in this response's forms, masked once per response. The API gives it
+    unmasked: the bootstrap's ETag must not change with every answer, and API answers carry no
+    text that a stranger can put in them."""
+    state = request.scope.setdefault("state", {})
+    if not masked:
+        return state.get("csrf_token", "")
+    if "csrf_masked" not in state:
+        token = state.get("csrf_token", "")
+        state["csrf_masked"] = mask_token(token) if token else ""
+    return state["csrf_masked"]
 
 
 class CSRFMiddleware:
@@ -94,7 +132,7 @@ class CSRFMiddleware:
             return
         headers = Headers(scope=scope)
         cookie_token = _cookie(headers, CSRF_COOKIE)
-        token = cookie_token if cookie_token and len(cookie_token) == 43 else None
+        token = cookie_token if cookie_token and len(cookie_token) == TOKEN_LENGTH else None
         new_token = token is None
         if new_token:
             token = secrets.token_urlsafe(32)
@@ -105,7 +143,7 @@ class CSRFMiddleware:
             if sent is None and receive is None:
                 await self._refuse(scope, send, 413)
                 return
-            if new_token or not sent or not hmac.compare_digest(sent, token):
+            if new_token or not sent or not token_matches(sent, token):
                 await self._refuse(scope, send, 403)
                 return
 

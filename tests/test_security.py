@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -118,3 +120,42 @@ def test_api_404_is_json(client: TestClient) -> None:
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def _form_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no token in the page"
+    return match.group(1)
+
+
+def test_pages_mask_the_token_afresh_and_each_mask_is_accepted(
+    client: TestClient, world: World
+) -> None:
+    login(client, "0900000002")
+    first = _form_token(client.get("/console/villages").text)
+    second = _form_token(client.get("/console/villages").text)
+    raw = csrf(client)
+    # A gzipped page must not carry the same secret twice (BREACH): never the cookie's value.
+    assert first != second and raw not in (first, second)
+    for n, token in enumerate((first, second), start=1):
+        added = client.post("/console/villages", data={"name": f"Thôn {n}", "csrf_token": token})
+        assert added.status_code == 303
+    flipped = first[:-2] + ("AA" if not first.endswith("AA") else "BB")
+    refused = client.post("/console/villages", data={"name": "Thôn 3", "csrf_token": flipped})
+    assert refused.status_code == 403
+    assert "Thôn 3" not in client.get("/console/villages").text
+
+
+def test_pages_and_scripts_are_gzipped_and_the_api_is_left_to_itself(
+    client: TestClient, world: World
+) -> None:
+    for path in ("/login", "/static/styles.css", "/static/js/app.js", "/sw.js"):
+        packed = client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert packed.headers["content-encoding"] == "gzip", path
+        assert "Accept-Encoding" in packed.headers["vary"]
+        plain = client.get(path, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        if path != "/login":  # the login form's token is masked afresh each time
+            assert plain.content == packed.content
+    api = client.get("/api/v1/openapi.json", headers={"Accept-Encoding": "gzip"})
+    assert api.status_code == 200 and "content-encoding" not in api.headers

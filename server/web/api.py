@@ -32,7 +32,7 @@ def me(ctx: Ctx) -> Response:
             "commune": m.commune_code,
             "province": m.province_code,
             "locale": current_locale.get(),
-            "csrf_token": csrf_token(ctx.request),
+            "csrf_token": csrf_token(ctx.request, masked=False),
             "session": ctx.session_marker(),
         }
     )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
+from typing import Any
 
 import segno
 from markupsafe import Markup, escape
@@ -46,12 +49,38 @@ def _page_context(ctx: Ctx, lang: str, found: GuideView) -> dict[str, object]:
     }
 
 
+# The rendered article of each (guide, version, language, address): the most read page of the
+# site spends most of its time there otherwise. Versions never change, so nothing goes stale.
+_ARTICLES: OrderedDict[tuple[Any, ...], Markup] = OrderedDict()
+_ARTICLES_MAX = 500
+_ARTICLES_LOCK = threading.Lock()
+
+
+def _article(ctx: Ctx, lang: str, context: dict[str, Any]) -> Markup:
+    found: GuideView = context["guide"]
+    # The version fixes the text; the guide's own columns can change beside it.
+    key = (found.guide_id, found.version, found.locale, lang, context["url"])
+    key += (found.commune_code, found.reviewed_on, found.source_url, context["skill_label"])
+    with _ARTICLES_LOCK:
+        if key in _ARTICLES:
+            _ARTICLES.move_to_end(key)
+            return _ARTICLES[key]
+    template = ctx.request.app.state.templates.env.get_template("public/_guide_article.html")
+    article = Markup(template.render({**context, "locale": lang}))
+    with _ARTICLES_LOCK:
+        _ARTICLES[key] = article
+        while len(_ARTICLES) > _ARTICLES_MAX:
+            _ARTICLES.popitem(last=False)
+    return article
+
+
 @view(public=True)
 def guide(ctx: Ctx) -> Response:
     """Show one guide: what to bring, the steps to tick, problems, source and feedback."""
     lang = _lang(ctx)
     found = _guide(ctx, lang)
     context = _page_context(ctx, lang, found)
+    context["article"] = _article(ctx, lang, context)
     context["thanks"] = ctx.request.query_params.get("feedback") == "thanks"
     return ctx.render("public/guide.html", context)
 

@@ -78,7 +78,7 @@ def bootstrap(ctx: Ctx) -> Response:
     with ctx.db.read() as session:
         data = sync_core.bootstrap(session, me)
         data["guides"] = guides.index(session, me.commune_code)
-    data["csrf_token"] = csrf_token(ctx.request)
+    data["csrf_token"] = csrf_token(ctx.request, masked=False)
     data["session"] = ctx.session_marker()
     raw = _dumps(data)
     etag = 'W/"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
