@@ -25,7 +25,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,9 +36,12 @@ from server import accounts, labels, periods, reports
 from server.app import create_app
 from server.config import Settings
 from server.db import Database
+from server.i18n import TZ
 from server.migrate import migrate
 from server.models import AssistanceSession, Commune, Member, Role, Village
 from server.services import CATALOGUE
+
+from ._common import postgres
 
 PROVINCE = "24"
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "1000000"))
@@ -111,20 +113,6 @@ def main() -> None:
                 run("PostgreSQL", url, Path(tmp))
 
 
-@contextmanager
-def postgres(admin_url: str) -> Iterator[str]:
-    name = f"langso_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 # --- Building the database -----------------------------------------------------------------------
 
 
@@ -134,7 +122,7 @@ class Generator:
     def __init__(self, communes: list[str], now: datetime) -> None:
         self.rng = random.Random(2026)
         self.now = now
-        self.today = now.astimezone(reports.TZ).date()
+        self.today = now.astimezone(TZ).date()
         self.communes = communes
         busy = communes[SILENT:]
         weights = [self.rng.uniform(0.3, 2.0) for _ in busy]
@@ -225,7 +213,7 @@ class Generator:
             follow = None
             follow_done = None
             if rng.random() < 0.12:
-                follow = at.astimezone(reports.TZ).date() + timedelta(days=rng.randrange(3, 15))
+                follow = at.astimezone(TZ).date() + timedelta(days=rng.randrange(3, 15))
                 if follow < self.today - timedelta(days=3) and rng.random() < 0.9:
                     follow_done = at + timedelta(days=rng.randrange(3, 15))
             state = rng.choices(["approved", "new", "returned"], [70, 28, 2])[0]
