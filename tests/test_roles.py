@@ -258,6 +258,9 @@ def test_role_matrix(
         path = path.replace("{" + name + "}", value).replace("{" + name + ":str}", value)
     if method == "GET":
         response = client.get(path)
+        # HEAD (link checkers, some proxies) answers as GET does, without a body.
+        head = client.head(path)
+        assert head.status_code == response.status_code and head.content == b"", "HEAD"
     else:
         response = client.post(path, data={"csrf_token": csrf(client)})
     assert response.status_code == expected[who], response.text[:500]

@@ -37,6 +37,11 @@ class Ctx:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
+    def reading(self) -> bool:
+        """GET or HEAD: show the page (HEAD is GET without the body, for link checkers)."""
+        return self.request.method in ("GET", "HEAD")
+
+    @property
     def me(self) -> Member:
         assert self.member is not None
         return self.member

@@ -53,7 +53,7 @@ def signed_in(ctx: Ctx, member: Member, target: str) -> Response:
 def login(ctx: Ctx) -> Response:
     """Show the sign-in form; on POST, sign in by phone and password."""
     next_url = ctx.request.query_params.get("next", "")
-    if ctx.request.method == "GET":
+    if ctx.reading:
         if ctx.member:
             return RedirectResponse(safe_next(next_url, home_for(ctx.member)), 303)
         return ctx.render("auth/login.html", {"next": next_url, "errors": {}, "phone": ""})
@@ -118,7 +118,7 @@ def setup(ctx: Ctx) -> Response:
         if accounts.any_member(session):
             raise NotFound()
     values = {"name": ctx.field("name", 200), "phone": ctx.field("phone", 40)}
-    if ctx.request.method == "GET":
+    if ctx.reading:
         return ctx.render("auth/setup.html", {"errors": {}, "values": values})
     password, confirm = ctx.field("password", 200), ctx.field("confirm", 200)
     try:
@@ -158,7 +158,7 @@ def invitation(ctx: Ctx) -> Response:
         "expires_at": check.invitation.expires_at,
         "now": utcnow(),
     }
-    if ctx.request.method == "GET":
+    if ctx.reading:
         return ctx.render("auth/invite.html", context)
     try:
         with ctx.db.write() as session:

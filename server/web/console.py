@@ -203,7 +203,7 @@ def _roles_for(me: Member) -> list[Role]:
 def members(ctx: Ctx) -> Response:
     """List the commune's members; on POST, add one and show their invitation."""
     values = {k: ctx.field(k, 200) for k in ("name", "phone", "role")}
-    if ctx.request.method == "GET":
+    if ctx.reading:
         with ctx.db.read() as session:
             return _members_page(ctx, session, scoped_commune(ctx, session), {}, values)
     try:
@@ -309,7 +309,7 @@ def _villages_page(
 @view(*STAFF)
 def village_list(ctx: Ctx) -> Response:
     """List the commune's villages; on POST, add one."""
-    if ctx.request.method == "GET":
+    if ctx.reading:
         with ctx.db.read() as session:
             return _villages_page(ctx, session, scoped_commune(ctx, session), {})
     try:

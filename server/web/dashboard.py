@@ -475,7 +475,7 @@ def tokens(ctx: Ctx) -> Response:
     """List the province's API keys; on POST, make one and show it once."""
     if ctx.me.province_code is None:
         return RedirectResponse("/console/province", 303)
-    if ctx.request.method == "GET":
+    if ctx.reading:
         with ctx.db.read() as session:
             return _tokens_page(ctx, session, {})
     raw_name = ctx.field("name", 200)

@@ -682,7 +682,7 @@ def guide_new(ctx: Ctx) -> Response:
     """Show an empty guide form; on POST, preview it, change its steps, or save version 1."""
     if ctx.me.role == Role.coordinator and not ctx.me.commune_code:
         raise Forbidden()
-    if ctx.request.method == "GET":
+    if ctx.reading:
         today = datetime.now(TZ).date().isoformat()
         draft = Draft(steps=[Step() for _ in range(NEW_STEPS)], reviewed_on=today)
         return _form_page(ctx, draft, None, {})

@@ -44,7 +44,7 @@ def _read(ctx: Ctx) -> dict:
 @view(Role.coordinator)
 def import_unsent(ctx: Ctx) -> Response:
     """Show the import form; on POST, apply the file's records as the volunteer who made them."""
-    if ctx.request.method == "GET":
+    if ctx.reading:
         return ctx.render("console/import.html", {"summary": None, "errors": {}})
     try:
         data = _read(ctx)
