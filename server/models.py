@@ -178,8 +178,11 @@ class Service(SQLModel, table=True):
 
 
 class Household(SQLModel, table=True):
+    # What a phone pulls: its commune's households after its cursor, in seq order.
+    __table_args__ = (sa.Index("ix_household_commune_seq", "commune_code", "seq"),)
+
     id: uuid.UUID = Field(primary_key=True)
-    commune_code: str = Field(foreign_key="commune.code", index=True, max_length=5)
+    commune_code: str = Field(foreign_key="commune.code", max_length=5)
     village_id: uuid.UUID = Field(foreign_key="village.id", index=True)
     code: str = Field(max_length=12, unique=True)  # printed on the QR card
     head_name: str = Field(max_length=80)
@@ -189,7 +192,7 @@ class Household(SQLModel, table=True):
     consent_by: uuid.UUID = Field(foreign_key="member.id")
     skills: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     version: int = 1
-    seq: int = Field(default=0, index=True)
+    seq: int = 0
     created_at: datetime = _created()
     updated_at: datetime = _created()
     deleted_at: datetime | None = _when(default=None)
@@ -213,6 +216,8 @@ class AssistanceSession(SQLModel, table=True):
             "volunteer_id",
             "people_helped",
         ),
+        # What a phone pulls: its commune's sessions after its cursor, in seq order.
+        sa.Index("ix_assistance_session_commune_seq", "commune_code", "seq"),
         # Follow-ups still open: few rows, found without scanning a commune's history.
         sa.Index(
             "ix_assistance_session_open_follow_up",
@@ -228,24 +233,25 @@ class AssistanceSession(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(primary_key=True)
-    commune_code: str = Field(foreign_key="commune.code", index=True, max_length=5)
-    village_id: uuid.UUID | None = Field(default=None, foreign_key="village.id", index=True)
+    # Few indexes: each one is written for every session a phone sends (migration 0003).
+    commune_code: str = Field(foreign_key="commune.code", max_length=5)
+    village_id: uuid.UUID | None = Field(default=None, foreign_key="village.id")
     household_id: uuid.UUID | None = Field(default=None, foreign_key="household.id", index=True)
-    volunteer_id: uuid.UUID = Field(foreign_key="member.id", index=True)
-    occurred_at: datetime = _when(index=True)
+    volunteer_id: uuid.UUID = Field(foreign_key="member.id")
+    occurred_at: datetime = _when()
     minutes: int = 0
     people_helped: int = 1
     guide_slug: str | None = Field(default=None, max_length=80)
     notes: str = Field(default="", max_length=2000)
-    follow_up_on: date | None = Field(default=None, index=True)
+    follow_up_on: date | None = None
     follow_up_done_at: datetime | None = _when(default=None)
-    review_state: str = Field(default=ReviewState.new, max_length=16, index=True)
+    review_state: str = Field(default=ReviewState.new, max_length=16)
     review_comment: str = Field(default="", max_length=1000)
     reviewed_by: uuid.UUID | None = Field(default=None, foreign_key="member.id")
     reviewed_at: datetime | None = _when(default=None)
     conflict: bool = False
     version: int = 1
-    seq: int = Field(default=0, index=True)
+    seq: int = 0
     created_at: datetime = _created()
     updated_at: datetime = _created()
     deleted_at: datetime | None = _when(default=None)
@@ -397,9 +403,10 @@ class ApiToken(SQLModel, table=True):
 
 class DailyLineCount(SQLModel, table=True):
     """Services tried per commune and day (Vietnam time), so the province roll-up sums days
-    instead of reading every line. Kept by database triggers on session_service and
-    assistance_session (migration 0002): it always equals a count over the lines of sessions that
-    are not deleted, and nothing in Python writes it."""
+    instead of reading every line. It always equals a count over the lines of sessions that are
+    not deleted. Kept by database triggers on session_service and assistance_session (migrations
+    0002 and 0003), except for what a sync batch writes: the batch adds its own lines, one row
+    per day, while it holds a LineCountBatch row (server/line_counts.py)."""
 
     __tablename__ = "daily_line_count"
 
@@ -427,3 +434,12 @@ class DailyLineCount(SQLModel, table=True):
     could_not_system_error: int = 0
     could_not_needs_police: int = 0
     could_not_other: int = 0
+
+
+class LineCountBatch(SQLModel, table=True):
+    """Held by a sync batch while it writes: the daily_line_count triggers skip rows then, and
+    the batch counts its lines itself. Deleted before commit, so no other transaction sees it."""
+
+    __tablename__ = "line_count_batch"
+
+    id: uuid.UUID = Field(primary_key=True)

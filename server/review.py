@@ -32,7 +32,7 @@ from .models import (
     SessionService,
     Village,
 )
-from .sync import SESSION_FIELDS, T_SESSION, _lines, _session_data, next_seqs
+from .sync import SESSION_FIELDS, T_SESSION, lines_of, next_seqs, shapes
 from .text import nfc
 
 COMMENT_MAX = 1000
@@ -54,9 +54,9 @@ def _in_commune(
 def session_data(session: Session, row: AssistanceSession) -> dict[str, Any]:
     """The session as sync stores it in history (the fields a phone sends, plus who and state)."""
     session.flush()
-    lines = _lines(session, T_SESSION.c.id == row.id).get(row.id, [])
+    lines = lines_of(session, T_SESSION.c.id == row.id).get(row.id, [])
     return {
-        **_session_data(row, lines),
+        **shapes.session_data(row, lines),
         "volunteer_id": str(row.volunteer_id),
         "review_state": str(row.review_state),
         "conflict": row.conflict,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import unicodedata
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from alembic import command
@@ -12,9 +14,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
+from server import accounts
 from server.db import Database
 from server.migrate import alembic_config, migrate
 from server.models import Member, Role, Village
+from server.places import load_places
+from server.services import load_services
 
 
 def _fresh_url(tmp_path) -> tuple[str, object]:
@@ -37,6 +42,30 @@ def _drop(cleanup) -> None:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def database_at(tmp_path, revision: str) -> Iterator[tuple[str, Member]]:
+    """A fresh database migrated up to `revision`, with the places, the services and a volunteer
+    of commune 07627; dropped afterwards. Yields its URL and the volunteer."""
+    url, cleanup = _fresh_url(tmp_path)
+    try:
+        command.upgrade(alembic_config(url), revision)
+        db = Database(url)
+        with db.write() as s:
+            load_places(s)
+            load_services(s)
+            vol = accounts.create_member(
+                s,
+                name="Nguyễn Văn Tình",
+                phone="0900000004",
+                role="volunteer",
+                commune_code="07627",
+            )
+        db.dispose()
+        yield url, vol
+    finally:
+        _drop(cleanup)
 
 
 def test_empty_to_head_matches_the_models_and_back(tmp_path) -> None:

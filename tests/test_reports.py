@@ -546,27 +546,12 @@ def test_migration_0002_counts_the_lines_already_stored(tmp_path) -> None:
     """Lines logged before the daily counts existed are counted when the migration runs."""
     from alembic import command
 
-    from server import accounts
     from server.migrate import alembic_config
-    from server.places import load_places
-    from server.services import load_services
 
-    from .test_migrations import _drop, _fresh_url
+    from .test_migrations import database_at
 
-    url, cleanup = _fresh_url(tmp_path)
-    try:
-        command.upgrade(alembic_config(url), "0001")
+    with database_at(tmp_path, "0001") as (url, vol):
         db = Database(url)
-        with db.write() as s:
-            load_places(s)
-            load_services(s)
-            vol = accounts.create_member(
-                s,
-                name="Nguyễn Văn Tình",
-                phone="0900000004",
-                role="volunteer",
-                commune_code=COMMUNE_A,
-            )
         world = World(vol, vol, vol, vol, vol, None, None, None)  # type: ignore[arg-type]
         birth = ("dvc_birth", "done", None, "H24-1")
         odd_reason = ("vneid_activate", "could_not", "x", None)  # not a known reason: "other"
@@ -586,5 +571,3 @@ def test_migration_0002_counts_the_lines_already_stored(tmp_path) -> None:
         assert as_summed(daily) == summed(as_dict(lines))
         assert (daily.lines, daily.done, daily.dossiers) == (3, 1, 1)
         assert daily.reasons == {("could_not", "other"): 1, ("not_finished", "no_signal"): 1}
-    finally:
-        _drop(cleanup)
