@@ -13,27 +13,22 @@ import gzip
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx2
-import sqlalchemy as sa
 
 from server import accounts, villages
-from server.config import ROOT
 from server.db import Database
 from server.i18n import TZ
 from server.migrate import migrate
 from server.models import Role
+
+from ._common import app_env, cpu_seconds, postgres, uvicorn
 
 COMMUNE = "07627"
 PHONE = "0900000123"
@@ -74,25 +69,11 @@ def main() -> None:
                 run("PostgreSQL", url, Path(tmp))
 
 
-@contextmanager
-def postgres(admin_url: str) -> Iterator[str]:
-    name = f"langso_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def run(label: str, url: str, tmp: Path) -> None:
     migrate(url)
     village_ids = seed(url)
     with (
-        server(url, tmp) as (base_url, pid),
+        uvicorn("server.asgi:app", app_env(url, tmp)) as (base_url, pid),
         httpx2.Client(base_url=base_url, timeout=60) as client,
     ):
         client.get("/login")
@@ -226,42 +207,6 @@ def seed(url: str) -> list[str]:
             ]
     finally:
         db.dispose()
-
-
-@contextmanager
-def server(url: str, tmp: Path) -> Iterator[tuple[str, int]]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "LANGSO_VAR": str(tmp)}
-    args = ["server.asgi:app", "--port", str(port), "--workers", "1", "--log-level", "warning"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", *args, "--no-access-log"], cwd=ROOT, env=env
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx2.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("uvicorn did not start")
-        yield base_url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time used by a process so far (Linux): unlike wall time, other load barely moves it."""
-    stat = Path(f"/proc/{pid}/stat")
-    if not stat.exists():
-        return float("nan")
-    fields = stat.read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def household_op(village_ids: list[str], i: int) -> dict:
