@@ -15,7 +15,6 @@ import re
 import threading
 import unicodedata
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 import nh3
 import sqlalchemy as sa
 import yaml
+from cachetools import LRUCache
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from sqlmodel import Session, select
@@ -526,16 +526,15 @@ class GuideView:
 # Versions never change once written, and pages read them far more often than guides change:
 # keep their text and body in memory, keyed by (guide id, version, locale), so that a page asks
 # the database only which versions are current (and for the guide's own small columns).
-_VERSIONS: OrderedDict[tuple[Any, int, str], tuple[str, str, str, dict[str, Any]]] = OrderedDict()
-_VERSIONS_MAX = 2000
-_VERSIONS_LOCK = threading.Lock()
+_VERSIONS: LRUCache[tuple[Any, int, str], tuple[Any, ...]] = LRUCache(maxsize=2000)
+_VERSIONS_LOCK = threading.Lock()  # LRUCache itself is not thread-safe
 _G = Guide.__table__.c  # type: ignore[attr-defined]
 _V = GuideVersion.__table__.c  # type: ignore[attr-defined]
 
 
 def _version_texts(
     session: Session, wanted: dict[tuple[Any, int, str], int]
-) -> dict[tuple[Any, int, str], tuple[str, str, str, dict[str, Any]]]:
+) -> dict[tuple[Any, int, str], tuple[Any, ...]]:
     """(title, title_key, summary, body) of each wanted version (key → guide_version.id)."""
     with _VERSIONS_LOCK:
         found = {key: _VERSIONS[key] for key in wanted if key in _VERSIONS}
@@ -546,15 +545,8 @@ def _version_texts(
         )
         rows = session.execute(stmt).all()
         with _VERSIONS_LOCK:
-            for row_id, title, title_key, summary, body in rows:
-                found[missing[row_id]] = _VERSIONS[missing[row_id]] = (
-                    title,
-                    title_key,
-                    summary,
-                    body,
-                )
-            while len(_VERSIONS) > _VERSIONS_MAX:
-                _VERSIONS.popitem(last=False)
+            for row_id, *text in rows:
+                found[missing[row_id]] = _VERSIONS[missing[row_id]] = tuple(text)
     return found
 
 

@@ -161,13 +161,13 @@ def parse_period(params: Mapping[str, str], today: date) -> Period:
             ("from", start_raw, gettext("Enter the first day.")),
             ("to", end_raw, gettext("Enter the last day.")),
         ):
+            if not raw:
+                errors[name] = missing
+                continue
             try:
-                days[name] = _day(raw, name) if raw else None  # type: ignore[assignment]
+                days[name] = _day(raw, name)
             except PeriodError as e:
                 errors.update(e.fields)
-            else:
-                if not raw:
-                    errors[name] = missing
         if errors:
             raise PeriodError(errors)
         start, last = days["from"], days["to"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import io
 import threading
-from collections import OrderedDict
 from typing import Any
 
 import segno
+from cachetools import LRUCache
 from markupsafe import Markup, escape
 from starlette.responses import RedirectResponse, Response
 
@@ -51,9 +51,8 @@ def _page_context(ctx: Ctx, lang: str, found: GuideView) -> dict[str, object]:
 
 # The rendered article of each (guide, version, language, address): the most read page of the
 # site spends most of its time there otherwise. Versions never change, so nothing goes stale.
-_ARTICLES: OrderedDict[tuple[Any, ...], Markup] = OrderedDict()
-_ARTICLES_MAX = 500
-_ARTICLES_LOCK = threading.Lock()
+_ARTICLES: LRUCache[tuple[Any, ...], Markup] = LRUCache(maxsize=500)
+_ARTICLES_LOCK = threading.Lock()  # LRUCache itself is not thread-safe
 
 
 def _article(ctx: Ctx, lang: str, context: dict[str, Any]) -> Markup:
@@ -62,15 +61,12 @@ def _article(ctx: Ctx, lang: str, context: dict[str, Any]) -> Markup:
     key = (found.guide_id, found.version, found.locale, lang, context["url"])
     key += (found.commune_code, found.reviewed_on, found.source_url, context["skill_label"])
     with _ARTICLES_LOCK:
-        if key in _ARTICLES:
-            _ARTICLES.move_to_end(key)
-            return _ARTICLES[key]
-    template = ctx.request.app.state.templates.env.get_template("public/_guide_article.html")
-    article = Markup(template.render({**context, "locale": lang}))
-    with _ARTICLES_LOCK:
-        _ARTICLES[key] = article
-        while len(_ARTICLES) > _ARTICLES_MAX:
-            _ARTICLES.popitem(last=False)
+        article = _ARTICLES.get(key)
+    if article is None:
+        template = ctx.request.app.state.templates.env.get_template("public/_guide_article.html")
+        article = Markup(template.render({**context, "locale": lang}))
+        with _ARTICLES_LOCK:
+            _ARTICLES[key] = article
     return article
 
 
