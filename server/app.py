@@ -36,6 +36,7 @@ from .web import (
     sessions,
     sync_api,
 )
+from .web.page_cache import PageCache
 
 GET, POST = ["GET"], ["POST"]
 BOTH = ["GET", "POST"]
@@ -145,4 +146,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.db = Database(settings.database_url)
     app.state.templates = make_templates()
+    app.state.pages = PageCache()
     return app

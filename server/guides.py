@@ -523,6 +523,41 @@ class GuideView:
         return str(self.body.get("content_locale", CONTENT_LOCALE))
 
 
+# --- Changes -------------------------------------------------------------------------------
+
+# Whole guide pages are cached (server/web/page_cache.py); a page made before the last change
+# of any guide in this process is not served again. Every write of a guide's text or columns
+# goes through the ORM (load_guides, the editor); only the feedback counts, which no cached
+# page shows, are written by an UPDATE statement.
+_changes = 0
+_changes_lock = threading.Lock()
+
+
+def changes() -> int:
+    """How many commits in this process have changed a guide."""
+    return _changes
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _note_guide_writes(session: Session, _context: Any) -> None:
+    touched = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, (Guide, GuideVersion)) for obj in touched):
+        session.info["guides_changed"] = True
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _count_guide_writes(session: Session) -> None:
+    global _changes
+    if session.info.pop("guides_changed", False):
+        with _changes_lock:
+            _changes += 1
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _forget_guide_writes(session: Session) -> None:
+    session.info.pop("guides_changed", None)
+
+
 # Versions never change once written, and pages read them far more often than guides change:
 # keep their text and body in memory, keyed by (guide id, version, locale), so that a page asks
 # the database only which versions are current (and for the guide's own small columns).

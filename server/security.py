@@ -1,9 +1,16 @@
 """Security headers on every response and CSRF protection on every state-changing request.
 
 CSRF uses a per-browser random token in an HttpOnly cookie. Pages put it in each form
-(`csrf_token`) and in a meta tag; the app sends it as `X-CSRF-Token`. The middleware reads the
-form body itself and then hands the same bytes to the handler. Pages are sent gzipped, so the
-token in a page is masked afresh for every response: compression cannot reveal it (BREACH).
+(`csrf_token`); the app gets it from the API and sends it as `X-CSRF-Token`. The middleware
+reads the form body itself and then hands the same bytes to the handler. Pages are sent
+gzipped, so the token in a page is masked afresh for every response: compression cannot
+reveal it (BREACH). The cookie is set only by a response that hands the token out, so a
+resident who only reads guides gets no cookie at all.
+
+The guide's "did this help?" form carries no token: it counts an anonymous yes or no, so a
+token would stop nothing that a stranger cannot do by posting directly, and a page without one
+can be cached whole (server/web/page_cache.py). A request that another site makes the browser
+send is still refused there, by the Sec-Fetch-Site or Origin header that browsers add.
 """
 
 from __future__ import annotations
@@ -11,8 +18,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 import secrets
 from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -26,6 +35,8 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_FORM_BYTES = 10 * 1024 * 1024  # guide images are at most 8 MB
+# Anonymous forms that change nobody's data: checked by origin instead of by token.
+ORIGIN_CHECKED = re.compile(r"/guides/[^/]+/feedback")
 
 CSP = "; ".join(
     [
@@ -82,6 +93,18 @@ def _cookie(headers: Headers, name: str) -> str | None:
     return morsel.value if morsel else None
 
 
+def _cross_site(headers: Headers) -> bool:
+    """Whether the browser says another site made this request (Fetch Metadata, else Origin).
+    A request with neither header comes from no browser, and so from no other site's page."""
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = headers.get("origin")
+    if origin is None:
+        return False
+    return origin == "null" or urlsplit(origin).netloc != headers.get("host", "")
+
+
 TOKEN_LENGTH = 43  # secrets.token_urlsafe(32)
 
 
@@ -113,6 +136,7 @@ def csrf_token(request: Request, *, masked: bool = True) -> str:
     unmasked: the bootstrap's ETag must not change with every answer, and API answers carry no
     text that a stranger can put in them."""
     state = request.scope.setdefault("state", {})
+    state["csrf_used"] = True  # the middleware sets the cookie that goes with it
     if not masked:
         return state.get("csrf_token", "")
     if "csrf_masked" not in state:
@@ -136,9 +160,15 @@ class CSRFMiddleware:
         new_token = token is None
         if new_token:
             token = secrets.token_urlsafe(32)
-        scope.setdefault("state", {})["csrf_token"] = token
 
-        if scope["method"] not in SAFE_METHODS:
+        state = scope.setdefault("state", {})
+        state["csrf_token"] = token
+
+        if scope["method"] not in SAFE_METHODS and ORIGIN_CHECKED.fullmatch(scope["path"]):
+            if _cross_site(headers):
+                await self._refuse(scope, send, 403)
+                return
+        elif scope["method"] not in SAFE_METHODS:
             sent, receive = await self._sent_token(scope, receive, headers)
             if sent is None and receive is None:
                 await self._refuse(scope, send, 413)
@@ -148,7 +178,7 @@ class CSRFMiddleware:
                 return
 
         async def send_with_cookie(message: Message) -> None:
-            if new_token and message["type"] == "http.response.start":
+            if new_token and state.get("csrf_used") and message["type"] == "http.response.start":
                 value = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000"
                 if self.https_only:
                     value += "; Secure"

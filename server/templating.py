@@ -24,13 +24,28 @@ def qr_svg(data: str, scale: int = 6) -> str:
     return segno.make(data, error="m").svg_inline(scale=scale, dark="#111", light="#fff")
 
 
+class FormToken:
+    """The page's CSRF token, made when a form puts it in the page: a page without a form
+    hands out no token, so it sets no cookie and the same page can go to everyone."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    def __str__(self) -> str:
+        return csrf_token(self.request)
+
+    __html__ = __str__  # a token is URL-safe base64: nothing to escape
+
+
 def _context(request: Request) -> dict[str, Any]:
     path = request.url.path
     query = f"?{request.url.query}" if request.url.query else ""
     locale = i18n.current_locale.get()
     return {
         "member": getattr(request.state, "member", None),
-        "csrf_token": csrf_token(request),
+        "csrf_token": FormToken(request),
         "locale": locale,
         "languages": [
             (

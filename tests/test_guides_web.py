@@ -17,7 +17,7 @@ from server.db import Database
 from server.guides import CONTENT_DIR, load_guides, parse_directory
 from server.models import Guide, GuideVersion
 
-from .conftest import COMMUNE_A, csrf, post
+from .conftest import COMMUNE_A, post
 from .test_guides import XSS_BODY, dangerous, guide_text, write
 
 SLUG = "lien-thong-khai-sinh-thuong-tru-bhyt"
@@ -127,7 +127,8 @@ def test_guide_page_shows_every_part(client: TestClient, catalogue: Database) ->
     assert '<a href="https://dichvucong.gov.vn" rel="noopener noreferrer" class="source">' in html
     assert "27/11/2026" in html
     assert 'action="/guides/lien-thong-khai-sinh-thuong-tru-bhyt/feedback"' in html
-    assert html.count('name="csrf_token"') == 2
+    # Anonymous feedback carries no form token (server/security.py): nothing per visitor.
+    assert 'name="csrf_token"' not in html and "set-cookie" not in page.headers
     assert f'hreflang="en" href="http://testserver/en/guides/{SLUG}"' in html
     assert f'<link rel="canonical" href="http://testserver/vi/guides/{SLUG}">' in html
     assert f'href="/vi/guides/{SLUG}/poster"' in html
@@ -279,10 +280,27 @@ def test_feedback_refuses_what_it_cannot_count(
     assert counts(catalogue, SLUG) == (0, 0)
 
 
-def test_feedback_needs_the_form_token(client: TestClient, catalogue: Database) -> None:
-    csrf(client)
-    response = client.post(f"/guides/{SLUG}/feedback", data={"helpful": "yes"})
-    assert response.status_code == 403 and counts(catalogue, SLUG) == (0, 0)
+SAME = "http://testserver"  # the TestClient's origin
+
+
+@pytest.mark.parametrize(
+    ("headers", "counted"),
+    [
+        ({"Sec-Fetch-Site": "cross-site"}, False),
+        ({"Sec-Fetch-Site": "same-site", "Origin": SAME}, False),  # a sub-domain is not us
+        ({"Origin": "https://lua-dao.example"}, False),
+        ({"Origin": "null"}, False),
+        ({"Sec-Fetch-Site": "same-origin", "Origin": SAME}, True),
+        ({"Origin": SAME}, True),  # a browser without Fetch Metadata
+        ({}, True),  # no browser at all: no other site's page behind it
+    ],
+)
+def test_feedback_needs_no_token_but_refuses_another_site(
+    client: TestClient, catalogue: Database, headers: dict[str, str], counted: bool
+) -> None:
+    response = client.post(f"/guides/{SLUG}/feedback", data={"helpful": "no"}, headers=headers)
+    assert response.status_code == (303 if counted else 403)
+    assert counts(catalogue, SLUG) == ((0, 1) if counted else (0, 0))
 
 
 # --- QR code and poster -------------------------------------------------------------------

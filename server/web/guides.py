@@ -16,6 +16,7 @@ from ..errors import BadRequest, NotFound
 from ..guides import GuideView
 from ..i18n import gettext
 from . import Ctx, view
+from .page_cache import cached
 
 FEEDBACK_COOKIE = "langso_helpful"
 QR_MAX_AGE = 7 * 86400
@@ -70,6 +71,7 @@ def _article(ctx: Ctx, lang: str, context: dict[str, Any]) -> Markup:
     return article
 
 
+@cached(queries=("", "feedback=thanks"))
 @view(public=True)
 def guide(ctx: Ctx) -> Response:
     """Show one guide: what to bring, the steps to tick, problems, source and feedback."""
@@ -81,6 +83,7 @@ def guide(ctx: Ctx) -> Response:
     return ctx.render("public/guide.html", context)
 
 
+@cached()
 @view(public=True)
 def poster(ctx: Ctx) -> Response:
     """Show an A4 poster for the commune office wall: title, summary and a big QR code."""

@@ -10,6 +10,7 @@ from ..i18n import pick_locale
 from ..text import nfc
 from . import Ctx, view
 from .auth import safe_next
+from .page_cache import cached
 
 
 @view(public=True)
@@ -20,6 +21,7 @@ def root(ctx: Ctx) -> Response:
     return response
 
 
+@cached()
 @view(public=True)
 def catalogue(ctx: Ctx) -> Response:
     """Show the guides grouped by skill, or the guides matching ?q=, best first."""

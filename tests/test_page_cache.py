@@ -1,0 +1,134 @@
+"""Guide pages and the catalogue, kept whole for visitors who are not signed in: the same bytes
+for everyone, a 304 for a phone that has them, no cookie, and never a page that is out of date
+after a guide changes (server/web/page_cache.py)."""
+
+from __future__ import annotations
+
+import gzip
+
+import sqlalchemy as sa
+from sqlmodel import select
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from server.db import Database
+from server.guides import load_guides
+from server.models import Guide
+
+from .conftest import World, login
+from .test_guide_editor import create, edit
+
+SLUG = "lien-thong-khai-sinh-thuong-tru-bhyt"
+PAGE = f"/vi/guides/{SLUG}"
+
+
+def _catalogue(db: Database) -> None:
+    with db.write() as s:
+        load_guides(s)
+
+
+def test_every_visitor_gets_the_same_page_and_no_cookie(app: Starlette, db: Database) -> None:
+    _catalogue(db)
+    pages = []
+    for _ in range(3):
+        with TestClient(app) as browser:
+            for path in (PAGE, "/vi/"):
+                response = browser.get(path)
+                assert response.status_code == 200
+                assert "set-cookie" not in response.headers
+                assert response.headers["content-language"] == "vi"
+                pages.append((path, response.headers["etag"], response.content))
+    assert len(set(pages)) == 2  # one page per address, byte for byte
+
+
+def test_a_phone_that_has_the_page_gets_304(client: TestClient, db: Database) -> None:
+    _catalogue(db)
+    first = client.get(PAGE)
+    again = client.get(PAGE, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    other = client.get(PAGE, headers={"If-None-Match": 'W/"0123"'})
+    assert other.status_code == 200 and other.content == first.content
+
+
+def test_the_page_is_sent_gzipped_to_who_accepts_it(client: TestClient, db: Database) -> None:
+    _catalogue(db)
+    plain = client.get(PAGE, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    with client.stream("GET", PAGE, headers={"Accept-Encoding": "gzip"}) as packed:
+        raw = b"".join(packed.iter_raw())
+        assert packed.headers["content-encoding"] == "gzip"
+        assert "Accept-Encoding" in packed.headers["vary"]
+    assert gzip.decompress(raw) == plain.content
+    assert len(raw) < len(plain.content) / 3
+
+
+def test_thanks_and_search_are_pages_of_their_own(client: TestClient, db: Database) -> None:
+    _catalogue(db)
+    plain = client.get(PAGE).text
+    thanks = client.get(f"{PAGE}?feedback=thanks").text
+    assert '<div class="answers">' in plain and '<div class="answers" hidden>' in thanks
+    assert '<div class="answers">' in client.get(PAGE).text
+    found = client.get("/vi/?q=khai+sinh").text
+    assert "khai sinh" in found and found != client.get("/vi/").text
+
+
+def test_a_signed_in_member_never_gets_the_shared_page(
+    app: Starlette, db: Database, world: World
+) -> None:
+    _catalogue(db)
+    with TestClient(app) as reader, TestClient(app, follow_redirects=False) as coordinator:
+        assert 'action="/logout"' not in reader.get(PAGE).text
+        login(coordinator, world.phone("coord_a"))
+        own = coordinator.get(PAGE)
+        assert own.status_code == 200 and 'action="/logout"' in own.text
+        assert 'name="csrf_token"' in own.text  # the sign-out form's token, masked for it
+        assert 'action="/logout"' not in reader.get(PAGE).text
+
+
+def test_a_guide_edited_in_the_console_shows_at_once(
+    app: Starlette, db: Database, world: World
+) -> None:
+    with TestClient(app, follow_redirects=False) as coordinator, TestClient(app) as reader:
+        login(coordinator, world.phone("coord_a"))
+        slug = create(coordinator, status="published")
+        before = reader.get(f"/vi/guides/{slug}")
+        assert before.status_code == 200 and "Đặt lịch" in before.text
+        changed = {"step-2": "Bấm **Gửi yêu cầu**.", "status": "published"}
+        assert edit(coordinator, slug, 1, **changed).status_code == 303
+        after = reader.get(f"/vi/guides/{slug}")
+        assert "Gửi yêu cầu" in after.text
+        assert after.headers["etag"] != before.headers["etag"]
+        listed = reader.get("/vi/").text
+        assert edit(coordinator, slug, 2, status="draft").status_code == 303
+        assert reader.get(f"/vi/guides/{slug}").status_code == 404
+        assert (
+            f"/vi/guides/{slug}" in listed and f"/vi/guides/{slug}" not in reader.get("/vi/").text
+        )
+
+
+def test_a_change_by_another_process_shows_within_the_ttl(
+    app: Starlette, client: TestClient, db: Database
+) -> None:
+    _catalogue(db)
+    assert "https://dichvucong.gov.vn" in client.get(PAGE).text
+    # Another process (langso load-guides, SQL by hand) writes nothing this process hears of.
+    with db.write() as s:
+        s.execute(
+            sa.update(Guide).where(Guide.slug == SLUG).values(source_url="https://vneid.gov.vn")
+        )
+    assert "https://vneid.gov.vn" not in client.get(PAGE).text  # within the TTL: kept
+    app.state.pages.ttl = 0
+    assert "https://vneid.gov.vn" in client.get(PAGE).text
+    with db.read() as s:
+        assert s.exec(select(Guide.source_url).where(Guide.slug == SLUG)).one() == (
+            "https://vneid.gov.vn"
+        )
+
+
+def test_only_a_page_with_a_form_sets_the_token_cookie(client: TestClient, db: Database) -> None:
+    _catalogue(db)
+    assert "langso_csrf" not in client.get(PAGE).headers.get("set-cookie", "")
+    assert "langso_csrf" not in client.get("/vi/").headers.get("set-cookie", "")
+    login_page = client.get("/login")
+    assert "langso_csrf=" in login_page.headers["set-cookie"]
+    assert 'name="csrf_token"' in login_page.text
