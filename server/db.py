@@ -2,10 +2,21 @@
 
 SQLite runs in WAL mode; writes start with BEGIN IMMEDIATE so that a transaction which reads
 then writes takes the lock up front instead of failing with "database is locked" half-way.
+
+A SQLite file also gets a `WalCheckpointer`: a daemon thread with its own connection copies the
+WAL back into the database (PRAGMA wal_checkpoint(PASSIVE)) once the WAL has grown past
+CHECKPOINT_PAGES, so that no request waits for that copy and its fsync, as the committing
+request did with SQLite's own automatic checkpoint. Durability is unchanged (WAL,
+synchronous=NORMAL); the automatic checkpoint stays as a safety net at SAFETY_PAGES.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,6 +27,12 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_PAGES = 1000  # the WAL length at which the checkpointer copies it back (4 MB)
+SAFETY_PAGES = 10000  # SQLite's own automatic checkpoint, should the thread fall behind
+BUSY_MS = 30000
 
 
 def utcnow() -> datetime:
@@ -42,7 +59,141 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+class WalCheckpointer:
+    """Checkpoints the WAL of the SQLite file at `path` in a thread of its own.
+
+    `written()` is called after each write transaction commits: it reads the size of the -wal
+    file (a stat, no query) and, past `pages` pages, wakes the thread, which runs
+    PRAGMA wal_checkpoint(PASSIVE) on its own connection: it copies what no reader still needs
+    and never blocks a reader or a writer. The writers' connections have journal_size_limit=0,
+    so that SQLite truncates the -wal file when it starts the WAL over, and its size is the
+    length of the WAL. The thread starts at the first wake-up (most databases of a test run
+    never need one) and stops at `close()`, or when its Database is garbage-collected."""
+
+    def __init__(self, path: str, pages: int = CHECKPOINT_PAGES) -> None:
+        self.path = path
+        self.wal = f"{path}-wal"
+        self.pages = pages
+        self.page_size = 4096  # read from the database by the write engine's connections
+        self.checkpoints = 0  # run by the thread
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._served = threading.Condition()
+        self._asked = self._answered = 0  # wake-ups asked for, and acted on by the thread
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()  # of the current thread; each thread has its own
+
+    @property
+    def threshold(self) -> int:
+        """The size of the -wal file that holds `pages` frames (32 B header, 24 B per frame)."""
+        return 32 + self.pages * (self.page_size + 24)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def written(self) -> None:
+        """After a commit: wake the thread when the WAL has grown past the threshold."""
+        try:
+            size = os.stat(self.wal).st_size
+        except OSError:
+            return
+        if size < self.threshold:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._stop = threading.Event()
+                self._thread = threading.Thread(
+                    target=self._run,
+                    args=(self._stop,),
+                    name=f"wal-checkpoint {self.path}",
+                    daemon=True,
+                )
+                self._thread.start()
+        with self._served:
+            self._asked += 1
+        self._wake.set()
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until the thread has acted on every wake-up asked for so far."""
+        with self._served:
+            asked = self._asked
+            return self._served.wait_for(
+                lambda: self._answered >= asked or not self.running, timeout
+            )
+
+    def stop(self) -> None:
+        """Tell the thread to end, without waiting (safe from any thread, even its own)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                self._stop.set()
+                self._wake.set()
+
+    def close(self) -> None:
+        """Stop the thread and wait for it, then checkpoint once more."""
+        with self._lock:
+            thread = self._thread
+        self.stop()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        if os.path.exists(self.path) and os.path.exists(self.wal):
+            try:
+                conn = self._connect()
+            except sqlite3.Error as e:
+                log.warning("final WAL checkpoint of %s: %s", self.path, e)
+                return
+            try:
+                self._checkpoint(conn)
+            finally:
+                conn.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        return conn
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> bool:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            return True
+        except sqlite3.Error as e:  # logged; the next commit wakes the thread again
+            log.warning("WAL checkpoint of %s: %s", self.path, e)
+            return False
+
+    def _run(self, stop: threading.Event) -> None:
+        try:
+            conn = self._connect()
+        except sqlite3.Error as e:
+            log.warning("WAL checkpointer of %s cannot connect: %s", self.path, e)
+            self._answer(None)
+            return
+        try:
+            while True:
+                self._wake.wait()
+                if stop.is_set():
+                    return  # leaving the wake-up set, for a thread started after this one
+                self._wake.clear()
+                with self._served:
+                    asked = self._asked
+                if self._checkpoint(conn):
+                    self.checkpoints += 1
+                self._answer(asked)
+        finally:
+            conn.close()
+            self._answer(None)
+
+    def _answer(self, asked: int | None) -> None:
+        with self._served:
+            self._answered = self._asked if asked is None else asked
+            self._served.notify_all()
+
+
+def _sqlite_engine(
+    url: str, *, immediate: bool, checkpointer: WalCheckpointer | None = None
+) -> Engine:
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -52,7 +203,11 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        if checkpointer is not None:
+            cur.execute(f"PRAGMA wal_autocheckpoint={SAFETY_PAGES}")
+            cur.execute("PRAGMA journal_size_limit=0")
+            checkpointer.page_size = cur.execute("PRAGMA page_size").fetchone()[0]
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -62,17 +217,31 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
-class Database:
-    """A read engine and a write engine (the same one outside SQLite)."""
+def _plain_file(url: str) -> bool:
+    """Whether a SQLite URL names a file by its path (not memory, not a URI)."""
+    parsed = sa.engine.make_url(url)
+    path = parsed.database or ""
+    return (
+        path not in ("", ":memory:") and not path.startswith("file:") and "uri" not in parsed.query
+    )
 
-    def __init__(self, url: str) -> None:
+
+class Database:
+    """A read engine and a write engine (the same one outside SQLite), and on a SQLite file
+    the thread that checkpoints its WAL."""
+
+    def __init__(self, url: str, checkpoint_pages: int = CHECKPOINT_PAGES) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
             path = sa.engine.make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.write_engine = _sqlite_engine(url, immediate=True)
+            if path and _plain_file(url):
+                self.checkpointer = WalCheckpointer(path, checkpoint_pages)
+                weakref.finalize(self, self.checkpointer.stop)
+            self.write_engine = _sqlite_engine(url, immediate=True, checkpointer=self.checkpointer)
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
             self.write_engine = sa.create_engine(url, pool_pre_ping=True)
@@ -88,6 +257,8 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+        if self.checkpointer is not None:
+            self.checkpointer.written()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -103,6 +274,9 @@ class Database:
             return False
 
     def dispose(self) -> None:
+        """Stop the checkpointer (after a last checkpoint) and close every connection."""
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()

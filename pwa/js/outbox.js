@@ -3,12 +3,13 @@
 // for it (applied, duplicate or conflict). Rejected entries stay, visible, until fixed.
 
 import { db } from "./db.js";
+import { uuid7 } from "./ids.js";
 
 const STORE_OF = { session: "sessions", household: "households" };
 
 function newEntry(entity, record, baseVersion, memberId) {
   return {
-    op_id: crypto.randomUUID(),
+    op_id: uuid7(),
     entity,
     id: record.id,
     base_version: baseVersion,

@@ -16,11 +16,11 @@ the wire format. The rules (DESIGN.md, "Offline sync"):
 The parts, in the order a batch meets them: inputs (validation models, messages, results),
 batch (claim, load, apply, then pull), rules (one op: checks, masking, merge), records (the
 batch in memory), write (the statements a batch writes), store (tables, the counter, bulk
-INSERT), shapes (the JSON a phone is sent, pull, bootstrap).
+INSERT, lookups by key), shapes (the JSON a phone is sent, pull, bootstrap).
 """
 
 from ..i18n import TZ
-from .batch import apply_ops, exchange
+from .batch import apply_ops, exchange, gc_paused
 from .inputs import (
     APPLIED,
     CONFLICT,
@@ -72,6 +72,7 @@ __all__ = [
     "bootstrap",
     "current_cursor",
     "exchange",
+    "gc_paused",
     "household_json",
     "iso_utc",
     "lines_of",

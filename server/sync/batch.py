@@ -1,6 +1,8 @@
 """One batch of ops, in the caller's write transaction: validate each op, claim the op ids (the
-database refuses a replay), load everything the ops refer to with a handful of queries, apply
-each op by the rules, write the batch; `exchange` then pulls what changed after the cursor.
+database refuses a replay), load everything the ops refer to with a handful of queries (the
+ids an op names are looked up first, and only the records that exist are read in full: most
+ops create one), apply each op by the rules, write the batch; `exchange` then pulls what
+changed after the cursor. `gc_paused` holds off the cyclic collector meanwhile.
 """
 
 from __future__ import annotations
@@ -23,14 +25,23 @@ from .inputs import APPLIED, DUPLICATE, REJECTED, OpIn, Result, fields_of
 from .records import Author, Batch, Record
 from .rules import apply_one, to_uuid
 from .shapes import household_data, lines_of, pull, session_data
-from .store import T_HOUSEHOLD, T_OP, T_SESSION, T_VILLAGE, driver_values, insert_new, lock_counter
+from .store import (
+    T_HOUSEHOLD,
+    T_OP,
+    T_SESSION,
+    T_VILLAGE,
+    driver_values,
+    insert_new,
+    lock_counter,
+    lookup,
+)
 from .write import flush
 
 
 def exchange(session: Session, member: Member, cursor: int, ops: Sequence[Any]) -> dict[str, Any]:
     """One POST /api/v1/sync: apply `ops`, then pull the changes after `cursor`, in the
     caller's write transaction. Records this batch wrote are sent from memory."""
-    with _gc_paused():
+    with gc_paused():
         return _exchange(session, member, cursor, ops)
 
 
@@ -46,7 +57,7 @@ def _exchange(session: Session, member: Member, cursor: int, ops: Sequence[Any])
 
 def apply_ops(session: Session, member: Member, ops: Sequence[Any]) -> list[Result]:
     """Apply a batch for `member` inside the caller's write transaction; one result per op."""
-    with _gc_paused():
+    with gc_paused():
         return _apply(session, member, ops)[0]
 
 
@@ -56,11 +67,13 @@ _gc_was_enabled = False
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Hold off the cyclic garbage collector while a batch is applied. A batch keeps thousands
-    of small containers alive until it is written, and each young-generation pass walks them
-    again: pausing saved about a tenth of the time of a 200-op batch (bench/sync_ingest.py).
-    Reference counting still frees memory; the collector resumes when no batch is running."""
+def gc_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while a batch is applied (and, in
+    server/web/sync_api.py, from parsing its body to writing the answer). A batch keeps
+    thousands of small containers alive until it is written, and each young-generation pass
+    walks them again: pausing saved about a tenth of the time of a 200-op batch
+    (bench/sync_ingest.py). Reference counting still frees memory; the collector resumes when
+    no batch is running. Re-entrant, and shared by the threads of the process."""
     global _gc_holders, _gc_was_enabled
     with _gc_lock:
         if _gc_holders == 0:
@@ -149,10 +162,10 @@ def _claim(session: Session, member: Member, ops: list[OpIn], now: datetime) -> 
 
 
 def _stored_results(session: Session, op_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-    if not op_ids:
-        return {}
-    stmt = sa.select(T_OP.c.op_id, T_OP.c.version).where(T_OP.c.op_id.in_(op_ids))
-    return {row.op_id: row.version for row in session.execute(stmt)}
+    return {
+        op_id: version
+        for op_id, (version,) in lookup(session, T_OP.c.op_id, op_ids, T_OP.c.version).items()
+    }
 
 
 def _load(session: Session, member: Member, now: datetime, ops: list[OpIn]) -> Batch:
@@ -176,8 +189,10 @@ def _load(session: Session, member: Member, now: datetime, ops: list[OpIn]) -> B
             records["session", rec.id] = rec
             if rec.data["village_id"]:
                 village_ids.add(to_uuid(rec.data["village_id"]))
-    if household_ids:
-        stmt = sa.select(T_HOUSEHOLD).where(T_HOUSEHOLD.c.id.in_(household_ids))
+    # Most ops create records: look their ids up first, and read only the rows that exist.
+    stored_households = lookup(session, T_HOUSEHOLD.c.id, household_ids)
+    if stored_households:
+        stmt = sa.select(T_HOUSEHOLD).where(T_HOUSEHOLD.c.id.in_(list(stored_households)))
         for row in session.execute(stmt).all():
             records["household", row.id] = Record(
                 "household",
@@ -189,24 +204,19 @@ def _load(session: Session, member: Member, now: datetime, ops: list[OpIn]) -> B
                 created_by=row.created_by,
                 consent_by=row.consent_by,
             )
-    households = {}
-    if referred:
-        stmt = sa.select(T_HOUSEHOLD.c.id, T_HOUSEHOLD.c.commune_code)
-        households = dict(session.execute(stmt.where(T_HOUSEHOLD.c.id.in_(referred))).all())
-    villages = {}
-    if village_ids:
-        stmt = sa.select(T_VILLAGE.c.id, T_VILLAGE.c.commune_code)
-        villages = dict(session.execute(stmt.where(T_VILLAGE.c.id.in_(village_ids))).all())
+    commune = T_HOUSEHOLD.c.commune_code
+    households = {k: v for k, (v,) in lookup(session, T_HOUSEHOLD.c.id, referred, commune).items()}
+    found = lookup(session, T_VILLAGE.c.id, village_ids, T_VILLAGE.c.commune_code)
+    villages = {k: v for k, (v,) in found.items()}
     catalogue = sa.select(Service.code, Service.sort, Service.skill, Service.active)  # type: ignore[call-overload]
     services, skills = {}, {}
     for code, sort, skill, is_active in session.execute(catalogue):
         skills[code] = skill
         if is_active:
             services[code] = sort
-    taken = {}
-    if codes:
-        stmt = sa.select(T_HOUSEHOLD.c.code, T_HOUSEHOLD.c.id).where(T_HOUSEHOLD.c.code.in_(codes))
-        taken = dict(session.execute(stmt).all())
+    taken = {
+        k: v for k, (v,) in lookup(session, T_HOUSEHOLD.c.code, codes, T_HOUSEHOLD.c.id).items()
+    }
     me = Author(member.id, member.commune_code or "")
     return Batch(session, me, now, records, villages, services, skills, taken, households)
 
@@ -224,7 +234,11 @@ def _ids(values: Iterable[str]) -> set[uuid.UUID]:
 
 
 def _load_sessions(session: Session, ids: Iterable[uuid.UUID]) -> list[Record]:
-    rows = list(session.execute(sa.select(T_SESSION).where(T_SESSION.c.id.in_(list(ids)))))
+    """The stored sessions among `ids` (looked up first: most ops create a session)."""
+    stored = list(lookup(session, T_SESSION.c.id, list(ids)))
+    if not stored:
+        return []
+    rows = list(session.execute(sa.select(T_SESSION).where(T_SESSION.c.id.in_(stored))))
     lines = lines_of(session, T_SESSION.c.id.in_([row.id for row in rows])) if rows else {}
     out = []
     for row in rows:

@@ -93,18 +93,25 @@ def bootstrap(ctx: Ctx) -> Response:
 @view(*MEMBERS)
 def _sync(ctx: Ctx) -> Response:
     me = _commune_member(ctx)
-    body = ctx.request.state.sync_body
-    if isinstance(body, AppError):
-        raise body
-    cursor, ops = body
+    raw = ctx.request.state.sync_body
+    if isinstance(raw, AppError):
+        raise raw
     headers = {"Cache-Control": "no-store"}
-    if not ops:  # a pull only: no need for the write lock
-        with ctx.db.read() as session:
-            answer = {"results": [], **sync_core.pull(session, me, cursor)}
-        return _respond(ctx.request, _dumps(answer), headers)
-    with ctx.db.write() as session:
-        answer = sync_core.exchange(session, me, cursor, ops)
-    return _respond(ctx.request, _dumps(answer), headers)
+    # From the parsed body to the answer's bytes, the collector waits (see sync.gc_paused): the
+    # thousands of small containers of a batch are freed by reference counting before it
+    # resumes, instead of being promoted to the old generation, whose full passes over the
+    # whole heap came every few batches.
+    with sync_core.gc_paused():
+        cursor, ops = _parse(raw)
+        if not ops:  # a pull only: no need for the write lock
+            with ctx.db.read() as session:
+                answer = {"results": [], **sync_core.pull(session, me, cursor)}
+        else:
+            with ctx.db.write() as session:
+                answer = sync_core.exchange(session, me, cursor, ops)
+        body = _dumps(answer)
+        del answer, ops
+    return _respond(ctx.request, body, headers)
 
 
 async def sync(request: Request) -> Response:
@@ -150,15 +157,16 @@ async def sync(request: Request) -> Response:
       "413":
         description: More than 200 ops or more than 256 KB.
     """
-    # The body is read here, with its limits and gzip, and handed to the view unparsed.
+    # The body is read here, with its limits and gzip, and handed to the view unparsed: the
+    # view parses it once it knows the member.
     request.state.sync_body = await _read_body(request)
     scope = dict(request.scope)
     scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
     return await _sync(Request(scope, request.receive))
 
 
-async def _read_body(request: Request) -> tuple[int, list[Any]] | AppError:
-    """(cursor, ops) from the body, or the error to answer once the member is known."""
+async def _read_body(request: Request) -> bytes | AppError:
+    """The body, unpacked, within its limits, or the error to answer once the member is known."""
     if not request.headers.get("content-type", "").startswith("application/json"):
         return BadRequest(gettext("Send the changes as JSON."))
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
@@ -188,17 +196,22 @@ async def _read_body(request: Request) -> tuple[int, list[Any]] | AppError:
             return BadRequest(gettext("The data sent is not valid gzip."))
     if len(raw) > sync_core.MAX_BYTES:
         return too_large
+    return raw
+
+
+def _parse(raw: bytes) -> tuple[int, list[Any]]:
+    """(cursor, ops) from the body, or the AppError that says what is wrong with it."""
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return BadRequest(gettext("The data sent is not valid JSON."))
+        raise BadRequest(gettext("The data sent is not valid JSON.")) from None
     if not isinstance(data, dict):
-        return BadRequest(gettext("The data sent is not valid JSON."))
+        raise BadRequest(gettext("The data sent is not valid JSON."))
     ops, cursor = data.get("ops", []), data.get("cursor", 0)
     if not isinstance(ops, list):
-        return BadRequest(fields={"ops": gettext("This must be a list of changes.")})
+        raise BadRequest(fields={"ops": gettext("This must be a list of changes.")})
     if len(ops) > sync_core.MAX_OPS:
-        return TooLarge(gettext("Send at most %(n)s changes at a time.", n=sync_core.MAX_OPS))
+        raise TooLarge(gettext("Send at most %(n)s changes at a time.", n=sync_core.MAX_OPS))
     if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
-        return BadRequest(fields={"cursor": gettext("This must be a whole number, 0 or more.")})
+        raise BadRequest(fields={"cursor": gettext("This must be a whole number, 0 or more.")})
     return cursor, ops

@@ -18,7 +18,7 @@ from sqlmodel import delete, func, select
 
 from server import review
 from server.db import Database
-from server.models import AssistanceSession, AuthSession, Member, SessionService
+from server.models import AppliedOp, AssistanceSession, AuthSession, Member, SessionService
 
 from ..conftest import PASSWORD, World
 from .conftest import CHROMIUM_ARGS, PHONE, assert_accessible, chromium_path
@@ -161,6 +161,13 @@ def test_offline_sessions_survive_a_closed_browser_and_arrive_once(
     expect(page.locator("#sync-badge .waiting")).to_have_attribute("data-waiting", "0")
     expect(page.locator("#sync-badge")).to_contain_text("Đã gửi hết")
     assert count_sessions(db) == 5
+    # The phone made the ids: UUIDv7 (pwa/js/ids.js), so that they sort in the order made.
+    with db.read() as s:
+        ops = s.exec(select(AppliedOp)).all()
+    assert len(ops) == 5
+    assert {(op.op_id.version, op.record_id.version) for op in ops} == {(7, 7)}
+    sessions = [op.record_id for op in sorted(ops, key=lambda op: op.op_id)]
+    assert sessions == sorted(sessions)
     ctx.close()
 
 

@@ -2,6 +2,7 @@
 
 import { all, get } from "../db.js";
 import { _, formatDate } from "../i18n.js";
+import { uuid7 } from "../ids.js";
 import { saveRecord } from "../outbox.js";
 import { fold, matches, nfc } from "../text.js";
 import { field, h, mount } from "../ui.js";
@@ -91,7 +92,7 @@ async function saveNew(main, v, shownDuplicates) {
   const duplicates = existing.filter((x) => (x.data.village_id === v.village_id && x.key === key)
     || (phone && x.data.phone && x.data.phone.replace(/\D/g, "").slice(-9) === phone.replace(/\D/g, "").slice(-9)));
   if (duplicates.length && !shownDuplicates?.length) return renderNew(main, v, {}, duplicates);
-  const id = crypto.randomUUID();
+  const id = uuid7();
   await saveRecord("household", {
     id,
     version: 0,

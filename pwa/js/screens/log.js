@@ -3,6 +3,7 @@
 
 import { all, get } from "../db.js";
 import { _ } from "../i18n.js";
+import { uuid7 } from "../ids.js";
 import { saveRecord } from "../outbox.js";
 import { maskSecrets, matches, nfc } from "../text.js";
 import { addDays, chips, field, h, mount, todayISO } from "../ui.js";
@@ -21,7 +22,7 @@ function localInputValue(date) {
 
 function blank(householdId, household) {
   return {
-    id: crypto.randomUUID(),
+    id: uuid7(),
     version: 0,
     existing: null,
     household_id: householdId || null,
