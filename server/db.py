@@ -2,6 +2,8 @@
 
 SQLite runs in WAL mode; writes start with BEGIN IMMEDIATE so that a transaction which reads
 then writes takes the lock up front instead of failing with "database is locked" half-way.
+The writers of one process queue on a lock of their own first, so that the next one starts
+as soon as the last commits instead of sleeping in SQLite's busy handler.
 
 A SQLite file also gets a `WalCheckpointer`: a daemon thread with its own connection copies the
 WAL back into the database (PRAGMA wal_checkpoint(PASSIVE)) once the WAL has grown past
@@ -18,7 +20,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -234,7 +236,12 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.checkpointer: WalCheckpointer | None = None
+        # SQLite takes one writer at a time. Writers of this process queue here, and the next
+        # starts the moment the last commits; SQLite's busy handler would have it sleep and
+        # poll (up to 100 ms a try). Writers of other processes still meet busy_timeout.
+        self._writer: AbstractContextManager[Any] = nullcontext()
         if self.is_sqlite:
+            self._writer = threading.RLock()
             path = sa.engine.make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -250,7 +257,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on any error."""
-        with Session(self.write_engine, expire_on_commit=False) as session:
+        with self._writer, Session(self.write_engine, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()
