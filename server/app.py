@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(CompressionMiddleware),
             Middleware(SecurityHeadersMiddleware, https_only=settings.https_only),
             Middleware(LocaleMiddleware),
-            Middleware(CSRFMiddleware, https_only=settings.https_only),
+            Middleware(CSRFMiddleware, https_only=settings.https_only, base_url=settings.base_url),
         ],
         exception_handlers={
             HTTPException: errors.http_exception,

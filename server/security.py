@@ -93,16 +93,18 @@ def _cookie(headers: Headers, name: str) -> str | None:
     return morsel.value if morsel else None
 
 
-def _cross_site(headers: Headers) -> bool:
+def _cross_site(headers: Headers, home: str) -> bool:
     """Whether the browser says another site made this request (Fetch Metadata, else Origin).
-    A request with neither header comes from no browser, and so from no other site's page."""
+    A request with neither header comes from no browser, and so from no other site's page.
+    `home` is the host of the app's own address (BASE_URL): behind a proxy that does not pass
+    the Host header on, the Origin of our own pages names it instead."""
     site = headers.get("sec-fetch-site")
     if site is not None:
         return site not in ("same-origin", "none")
     origin = headers.get("origin")
     if origin is None:
         return False
-    return origin == "null" or urlsplit(origin).netloc != headers.get("host", "")
+    return origin == "null" or urlsplit(origin).netloc not in (headers.get("host", ""), home)
 
 
 TOKEN_LENGTH = 43  # secrets.token_urlsafe(32)
@@ -146,9 +148,10 @@ def csrf_token(request: Request, *, masked: bool = True) -> str:
 
 
 class CSRFMiddleware:
-    def __init__(self, app: ASGIApp, *, https_only: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, https_only: bool = False, base_url: str = "") -> None:
         self.app = app
         self.https_only = https_only
+        self.home = urlsplit(base_url).netloc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -164,17 +167,19 @@ class CSRFMiddleware:
         state = scope.setdefault("state", {})
         state["csrf_token"] = token
 
-        if scope["method"] not in SAFE_METHODS and ORIGIN_CHECKED.fullmatch(scope["path"]):
-            if _cross_site(headers):
-                await self._refuse(scope, send, 403)
-                return
-        elif scope["method"] not in SAFE_METHODS:
-            sent, receive = await self._sent_token(scope, receive, headers)
-            if sent is None and receive is None:
-                await self._refuse(scope, send, 413)
-                return
-            if new_token or not sent or not token_matches(sent, token):
-                await self._refuse(scope, send, 403)
+        if scope["method"] not in SAFE_METHODS:
+            if ORIGIN_CHECKED.fullmatch(scope["path"]):
+                refused = 403 if _cross_site(headers, self.home) else None
+            else:
+                sent, receive = await self._sent_token(scope, receive, headers)
+                if sent is None and receive is None:
+                    refused = 413
+                elif new_token or not sent or not token_matches(sent, token):
+                    refused = 403
+                else:
+                    refused = None
+            if refused is not None:
+                await self._refuse(scope, send, refused)
                 return
 
         async def send_with_cookie(message: Message) -> None:

@@ -292,6 +292,8 @@ SAME = "http://testserver"  # the TestClient's origin
         ({"Origin": "null"}, False),
         ({"Sec-Fetch-Site": "same-origin", "Origin": SAME}, True),
         ({"Origin": SAME}, True),  # a browser without Fetch Metadata
+        ({"Origin": SAME, "Host": "127.0.0.1:8000"}, True),  # a proxy that drops Host: BASE_URL
+        ({"Origin": "http://127.0.0.1:9", "Host": "127.0.0.1:8000"}, False),
         ({}, True),  # no browser at all: no other site's page behind it
     ],
 )

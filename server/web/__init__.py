@@ -66,6 +66,14 @@ class Ctx:
         return templates.TemplateResponse(self.request, name, context or {}, status_code=status)
 
 
+def etag_matches(request: Request, etag: str) -> bool:
+    """Whether the client already has `etag` (If-None-Match, compared weakly as RFC 9110 asks
+    for a GET)."""
+    wanted = request.headers.get("if-none-match", "")
+    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
 Handler = Callable[[Ctx], Response]
 
 

@@ -162,7 +162,7 @@ def _short(text: str, size: int = 36) -> str:
 
 
 def skill_label(skill: str) -> str:
-    return gettext(labels.SKILLS[skill]) if skill in labels.SKILLS else skill
+    return labels.label(labels.SKILLS, skill)
 
 
 def reason_label(reason: str | None) -> str:

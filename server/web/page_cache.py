@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import guides
-from . import SESSION_COOKIE
+from . import SESSION_COOKIE, etag_matches
 
 TTL = 30.0  # seconds
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -41,8 +41,7 @@ class Page:
 
     def response(self, request: Request) -> Response:
         headers = {"ETag": self.etag}
-        wanted = request.headers.get("if-none-match", "")
-        if self.etag in (tag.strip() for tag in wanted.split(",")):
+        if etag_matches(request, self.etag):
             return Response(status_code=304, headers={**headers, "Vary": "Accept-Encoding"})
         if "gzip" in request.headers.get("accept-encoding", ""):
             headers.update({"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})

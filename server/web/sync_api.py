@@ -22,7 +22,7 @@ from ..errors import AppError, BadRequest, Forbidden, TooLarge
 from ..i18n import gettext
 from ..models import Member, Role
 from ..security import csrf_token
-from . import Ctx, view
+from . import Ctx, etag_matches, view
 
 MEMBERS = (Role.volunteer, Role.coordinator, Role.admin)
 GZIP_FROM = 1024  # smaller bodies fit in one packet anyway
@@ -45,12 +45,6 @@ def _respond(request: Request, body: bytes, headers: dict[str, str]) -> Response
         body = gzip.compress(body, compresslevel=6, mtime=0)
         headers["Content-Encoding"] = "gzip"
     return Response(body, 200, headers, media_type="application/json")
-
-
-def _etag_matches(request: Request, etag: str) -> bool:
-    wanted = request.headers.get("if-none-match", "")
-    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
-    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 @view(*MEMBERS)
@@ -85,7 +79,7 @@ def bootstrap(ctx: Ctx) -> Response:
     raw = _dumps(data)
     etag = 'W/"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
     headers = {"Cache-Control": "private, no-cache", "ETag": etag}
-    if _etag_matches(ctx.request, etag):
+    if etag_matches(ctx.request, etag):
         return Response(status_code=304, headers={**headers, "Vary": "Accept-Encoding"})
     return _respond(ctx.request, raw, headers)
 
