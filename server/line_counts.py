@@ -99,14 +99,19 @@ def _upsert(dialect: str) -> sa.Insert:
     )
 
 
+# Built once: every sync batch runs both.
+_HOLD = sa.insert(T_BATCH).values(id=sa.bindparam("marker"))
+_RELEASE = sa.delete(T_BATCH).where(T_BATCH.c.id == sa.bindparam("marker"))
+
+
 @contextmanager
 def counted_by_batch(session: Session, skills: Mapping[str, str]) -> Iterator[Tally]:
     """Hold a line_count_batch row while the body writes sessions and lines, then add the tally
     the body made. On an error the row stays in the transaction, which the caller rolls back
     (Database.write does); nothing commits it."""
-    marker = uuid.uuid4()
-    session.execute(sa.insert(T_BATCH).values(id=marker))
+    marker = {"marker": uuid.uuid4()}
+    session.execute(_HOLD, marker)
     tally = Tally(skills)
     yield tally
     tally.write(session)
-    session.execute(sa.delete(T_BATCH).where(T_BATCH.c.id == marker))
+    session.execute(_RELEASE, marker)

@@ -185,17 +185,22 @@ def pull(
         (T_SESSION.c.volunteer_id == member.id) | (T_SESSION.c.created_by == member.id),
         T_SESSION.c.commune_code == commune,
     )
-    villages = session.execute(
-        _since(_VILLAGE_OUT, T_VILLAGE, window).where(T_VILLAGE.c.commune_code == commune)
-    ).all()
-    households = session.execute(
-        _since(_HOUSEHOLD_OUT, T_HOUSEHOLD, window)
-        .where(T_HOUSEHOLD.c.commune_code == commune)
-        .limit(limit + 1)
-    ).all()
-    sessions = session.execute(
-        _since(_SESSION_OUT, T_SESSION, window).where(*mine).limit(limit + 1)
-    ).all()
+    villages: Sequence[Any] = ()
+    households: Sequence[Any] = ()
+    sessions: Sequence[Any] = ()
+    # A phone that was up to date before its batch has nothing to read: most syncs.
+    if window[0] < window[1]:
+        villages = session.execute(
+            _since(_VILLAGE_OUT, T_VILLAGE, window).where(T_VILLAGE.c.commune_code == commune)
+        ).all()
+        households = session.execute(
+            _since(_HOUSEHOLD_OUT, T_HOUSEHOLD, window)
+            .where(T_HOUSEHOLD.c.commune_code == commune)
+            .limit(limit + 1)
+        ).all()
+        sessions = session.execute(
+            _since(_SESSION_OUT, T_SESSION, window).where(*mine).limit(limit + 1)
+        ).all()
     items: list[tuple[int, str, Any]] = sorted(
         [(row.seq, "villages", row) for row in villages]
         + [(row.seq, "households", row) for row in households]

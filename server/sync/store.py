@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from ..db import UTCDateTime
 from ..models import (
     AppliedOp,
     AssistanceSession,
@@ -107,6 +109,23 @@ def _default(column: sa.Column[Any]) -> Callable[[int], list[Any]]:
     raise RuntimeError(f"{column} has a default that a bulk insert cannot compute")
 
 
+def _utc_text(value: datetime | None) -> str | None:
+    """An aware time as UTCDateTime writes it on SQLite: naive UTC, microseconds."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+# Compared with SQLAlchemy's own conversion before _utc_text stands in for it.
+_TIME_SAMPLES = (
+    datetime(2026, 12, 2, 4, 5, 6, 789, tzinfo=UTC),
+    datetime(2026, 1, 1, 3, 0, tzinfo=timezone(timedelta(hours=7))),
+    datetime(999, 5, 6, 7, 8, 9, tzinfo=UTC),
+)
+
+
 def _converter(column: sa.Column[Any], dialect: sa.Dialect) -> Convert | None:
     """A column's values as the driver takes them, by the column type's own bind processor."""
     impl = column.type.dialect_impl(dialect)
@@ -120,6 +139,11 @@ def _converter(column: sa.Column[Any], dialect: sa.Dialect) -> Convert | None:
         if process(sample) == sample.hex:  # SQLite: 32 hex digits, without a call per value
             return lambda values: [None if v is None else v.hex for v in values]
         return lambda values: [None if v is None else process(v) for v in values]
+
+    if isinstance(column.type, UTCDateTime) and all(
+        process(sample) == _utc_text(sample) for sample in _TIME_SAMPLES
+    ):  # SQLite's text, in a third of the time of SQLAlchemy's two steps
+        process = _utc_text
 
     def convert(values: list[Any]) -> list[Any]:
         # Members, times and flags repeat within a batch: convert each distinct value once.
