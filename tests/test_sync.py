@@ -356,7 +356,18 @@ def test_more_rules_of_a_session(db, world: World) -> None:
         assert (r.reason, list(r.fields)) == ("invalid", [name]), name
         assert r.fields[name]
     old = session_data(world.village_a, occurred_at=when(days=400))
-    assert rejected(db, world.vol_a, op("session", uuid.uuid4(), old)).fields["occurred_at"]
+    too_old = rejected(db, world.vol_a, op("session", uuid.uuid4(), old)).fields["occurred_at"]
+    soon = session_data(world.village_a, occurred_at=when(minutes=-30))
+    too_new = rejected(db, world.vol_a, op("session", uuid.uuid4(), soon)).fields["occurred_at"]
+    assert too_old and too_new and too_old != too_new
+    # Times that cannot even be written in UTC are told apart the same way.
+    for edge, message in (
+        ("0001-01-01T00:00:00+05:00", too_old),
+        ("9999-12-31T23:59:00-05:00", too_new),
+    ):
+        data = session_data(world.village_a, occurred_at=edge)
+        r = rejected(db, world.vol_a, op("session", uuid.uuid4(), data))
+        assert r.fields == {"occurred_at": message}, edge
 
 
 def test_a_household_without_consent_is_rejected(db, world: World) -> None:

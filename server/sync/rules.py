@@ -9,7 +9,7 @@ deleted, code_taken, bad_version.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -69,13 +69,21 @@ def _new(batch: Batch, op: OpIn, client: dict[str, Any], **who: Any) -> Record:
     return rec
 
 
-def _when_problem(batch: Batch, when: datetime) -> str | None:
-    """Why a time from the phone cannot be right (compared before any conversion can overflow)."""
-    if when > batch.latest:
-        return gettext("This time is in the future.")
-    if when < batch.earliest:
-        return gettext("This is more than a year ago.")
-    return None
+def _in_utc(batch: Batch, when: datetime) -> tuple[datetime, str | None]:
+    """A time from the phone in UTC, and why it cannot be right (None when it can). Converted
+    first, so that the comparisons need no offset; a time that cannot convert (near year 1 or
+    9999) is out of range either way."""
+    try:
+        utc = when.astimezone(UTC)
+    except OverflowError:
+        if when.year > 5000:
+            return when, gettext("This time is in the future.")
+        return when, gettext("This is more than a year ago.")
+    if utc > batch.latest:
+        return utc, gettext("This time is in the future.")
+    if utc < batch.earliest:
+        return utc, gettext("This is more than a year ago.")
+    return utc, None
 
 
 # --- Sessions ----------------------------------------------------------------------------------
@@ -120,9 +128,10 @@ def _session_in(batch: Batch, op: OpIn) -> dict[str, Any]:
     for i, line in enumerate(data.services):
         if line.service not in batch.services:
             fields[f"services.{i}.service"] = gettext("This service is not in the catalogue.")
-    if problem := _when_problem(batch, data.occurred_at):
+    occurred_at, problem = _in_utc(batch, data.occurred_at)
+    if problem:
         fields["occurred_at"] = problem
-    elif data.follow_up_on and data.follow_up_on < data.occurred_at.astimezone(TZ).date():
+    elif data.follow_up_on and data.follow_up_on < occurred_at.astimezone(TZ).date():
         fields["follow_up_on"] = gettext("The follow-up date is before the visit.")
     if fields:
         raise Rejected("invalid", fields)
@@ -143,7 +152,7 @@ def _session_in(batch: Batch, op: OpIn) -> dict[str, Any]:
     return {
         "household_id": household_id,
         "village_id": village_id,
-        "occurred_at": iso_utc(data.occurred_at),
+        "occurred_at": iso_utc(occurred_at),
         "minutes": data.minutes,
         "people_helped": data.people_helped,
         "services": [
@@ -205,8 +214,8 @@ def _household_in(batch: Batch, op: OpIn) -> dict[str, Any]:
             phone = clean_phone(data.phone)
         except InvalidInput as e:
             raise Rejected("invalid", e.fields) from e
-    consent_at = data.consent_at or batch.now
-    if problem := _when_problem(batch, consent_at):
+    consent_at, problem = _in_utc(batch, data.consent_at or batch.now)
+    if problem:
         raise Rejected("invalid", {"consent_at": problem})
     village_id = str(data.village_id)
     _check_village(batch, village_id)
