@@ -208,9 +208,8 @@ def _load(session: Session, member: Member, now: datetime, ops: list[OpIn]) -> B
     households = {k: v for k, (v,) in lookup(session, T_HOUSEHOLD.c.id, referred, commune).items()}
     found = lookup(session, T_VILLAGE.c.id, village_ids, T_VILLAGE.c.commune_code)
     villages = {k: v for k, (v,) in found.items()}
-    catalogue = sa.select(Service.code, Service.sort, Service.skill, Service.active)  # type: ignore[call-overload]
     services, skills = {}, {}
-    for code, sort, skill, is_active in session.execute(catalogue):
+    for code, sort, skill, is_active in session.connection().execute(_CATALOGUE):
         skills[code] = skill
         if is_active:
             services[code] = sort
@@ -219,6 +218,10 @@ def _load(session: Session, member: Member, now: datetime, ops: list[OpIn]) -> B
     }
     me = Author(member.id, member.commune_code or "")
     return Batch(session, me, now, records, villages, services, skills, taken, households)
+
+
+T_SERVICE: sa.Table = Service.__table__  # type: ignore[attr-defined]
+_CATALOGUE = sa.select(T_SERVICE.c.code, T_SERVICE.c.sort, T_SERVICE.c.skill, T_SERVICE.c.active)
 
 
 def _ids(values: Iterable[str]) -> set[uuid.UUID]:
