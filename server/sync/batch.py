@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from ..db import utcnow
-from ..models import Member, Service
+from ..models import Member
 from .inputs import APPLIED, DUPLICATE, REJECTED, OpIn, Result, fields_of
 from .records import Author, Batch, Record
 from .rules import apply_one, to_uuid
@@ -28,6 +28,7 @@ from .shapes import household_data, lines_of, pull, session_data
 from .store import (
     T_HOUSEHOLD,
     T_OP,
+    T_SERVICE,
     T_SESSION,
     T_VILLAGE,
     driver_values,
@@ -36,6 +37,9 @@ from .store import (
     lookup,
 )
 from .write import flush
+
+# Read by every batch: built once.
+_CATALOGUE = sa.select(T_SERVICE.c.code, T_SERVICE.c.sort, T_SERVICE.c.skill, T_SERVICE.c.active)
 
 
 def exchange(session: Session, member: Member, cursor: int, ops: Sequence[Any]) -> dict[str, Any]:
@@ -218,10 +222,6 @@ def _load(session: Session, member: Member, now: datetime, ops: list[OpIn]) -> B
     }
     me = Author(member.id, member.commune_code or "")
     return Batch(session, me, now, records, villages, services, skills, taken, households)
-
-
-T_SERVICE: sa.Table = Service.__table__  # type: ignore[attr-defined]
-_CATALOGUE = sa.select(T_SERVICE.c.code, T_SERVICE.c.sort, T_SERVICE.c.skill, T_SERVICE.c.active)
 
 
 def _ids(values: Iterable[str]) -> set[uuid.UUID]:

@@ -26,6 +26,7 @@ from ..models import (
     Counter,
     Household,
     RecordHistory,
+    Service,
     SessionService,
     Village,
 )
@@ -36,6 +37,7 @@ T_SESSION: sa.Table = AssistanceSession.__table__  # type: ignore[attr-defined]
 T_LINE: sa.Table = SessionService.__table__  # type: ignore[attr-defined]
 T_HOUSEHOLD: sa.Table = Household.__table__  # type: ignore[attr-defined]
 T_VILLAGE: sa.Table = Village.__table__  # type: ignore[attr-defined]
+T_SERVICE: sa.Table = Service.__table__  # type: ignore[attr-defined]
 T_HISTORY: sa.Table = RecordHistory.__table__  # type: ignore[attr-defined]
 T_OP: sa.Table = AppliedOp.__table__  # type: ignore[attr-defined]
 T_COUNTER: sa.Table = Counter.__table__  # type: ignore[attr-defined]
