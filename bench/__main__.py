@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import platform
 import sys
 from pathlib import Path
+
+from ._common import machine_reference
 
 
 def main() -> int:
     names = sorted(
         m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.ispkg
+    )
+    print(
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"machine reference {machine_reference():.1f} ms (the same work on every machine)\n"
     )
     for name in names:
         if name.startswith("_"):

@@ -81,3 +81,29 @@ def cpu_seconds(pid: int) -> float:
         return float("nan")
     fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_reference(rounds: int = 5) -> float:
+    """Milliseconds, best of `rounds`, for a fixed piece of work shaped like a sync batch's
+    (2,000 ids, JSON both ways, an indexed SQLite insert and commit), in this process: a figure
+    of the machine, not of Làng Số. Each session runs on a machine of its own, and their speed
+    has differed threefold; figures from two machines compare once divided by it."""
+    import json
+    import sqlite3
+
+    best = float("inf")
+    for r in range(rounds):
+        t = time.perf_counter()
+        rows = [
+            json.dumps({"id": str(uuid.UUID(int=r * 10_000 + i)), "n": i, "text": "Thôn " * 8})
+            for i in range(2000)
+        ]
+        parsed = [json.loads(row) for row in rows]
+        conn = sqlite3.connect(":memory:")
+        conn.execute("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, text TEXT)")
+        conn.execute("CREATE INDEX ix_t_n ON t (n)")
+        with conn:
+            conn.executemany("INSERT INTO t VALUES (?, ?, ?)", [tuple(p.values()) for p in parsed])
+        conn.close()
+        best = min(best, time.perf_counter() - t)
+    return best * 1000

@@ -33,7 +33,7 @@ from server.i18n import TZ
 from server.migrate import migrate
 from server.models import Role
 
-from ._common import app_env, cpu_seconds, postgres, uvicorn
+from ._common import app_env, cpu_seconds, machine_reference, postgres, uvicorn
 
 COMMUNE = "07627"
 PHONE = "0900000123"
@@ -133,7 +133,10 @@ def run(label: str, url: str, tmp: Path) -> None:
         line_bytes_per_s = LINE_KBIT * 1000 / 8
         estimate = 3 * RTT + boot_gzip / line_bytes_per_s
 
-    print(f"{label}, one uvicorn worker, {os.cpu_count()} CPUs")
+    print(
+        f"{label}, one uvicorn worker, {os.cpu_count()} CPUs, "
+        f"machine reference {machine_reference():.1f} ms"
+    )
     print(
         f"  ingest: {ops:,} new session ops in {BATCHES} batches of {BATCH}: "
         f"{elapsed:.2f} s, {ops / elapsed:,.0f} ops/s "
