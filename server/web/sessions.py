@@ -1,12 +1,13 @@
 """The coordinator's sessions: the list with filters, one session with its history, review
-(approve, return with a comment, approve many), conflicts, and the follow-ups page."""
+(approve, return with a comment, approve many), conflicts. The follow-ups page, which lists
+sessions the same way, is in follow_ups.py."""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -31,7 +32,7 @@ from ..models import (
     SessionService,
     Village,
 )
-from ..periods import Days, parse_days, today_in_vietnam
+from ..periods import Days, parse_days
 from ..sync import SESSION_FIELDS
 from ..villages import merges
 from . import Ctx, view
@@ -95,7 +96,7 @@ def with_query(path: str, params: dict[str, Any]) -> str:
     return f"{path}?{urlencode(clean)}" if clean else path
 
 
-def _session_in_scope(ctx: Ctx, session: Session) -> tuple[AssistanceSession, Commune]:
+def session_in_scope(ctx: Ctx, session: Session) -> tuple[AssistanceSession, Commune]:
     row = session.get(AssistanceSession, uuid_or_404(ctx.request.path_params["session_id"]))
     if row is None:
         raise NotFound()
@@ -565,7 +566,7 @@ def _all_villages(session: Session, commune: Commune) -> dict[uuid.UUID, Village
 def session_detail(ctx: Ctx) -> Response:
     """Show one session: its lines, its review, its history and, if flagged, both versions."""
     with ctx.db.read() as session:
-        row, commune = _session_in_scope(ctx, session)
+        row, commune = session_in_scope(ctx, session)
         return _detail_page(ctx, session, row, commune)
 
 
@@ -578,7 +579,7 @@ def session_action(ctx: Ctx) -> Response:
     comment = ctx.field("comment", 2000)
     try:
         with ctx.db.write() as session:
-            row, commune = _session_in_scope(ctx, session)
+            row, commune = session_in_scope(ctx, session)
             if action == "approve":
                 review.approve(session, row.id, ctx.me, commune.code)
                 done = "approved"
@@ -592,113 +593,6 @@ def session_action(ctx: Ctx) -> Response:
                 done = "resolved"
     except InvalidInput as e:
         with ctx.db.read() as session:
-            row, commune = _session_in_scope(ctx, session)
+            row, commune = session_in_scope(ctx, session)
             return _detail_page(ctx, session, row, commune, e.fields, 400, {"comment": comment})
     return RedirectResponse(f"/console/sessions/{row.id}?done={done}", 303)
-
-
-# --- Follow-ups -------------------------------------------------------------------------------
-
-DUE_DAYS = 7
-
-
-def _follow_ups_page(
-    ctx: Ctx,
-    session: Session,
-    commune: Commune,
-    errors: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
-    by = ctx.request.query_params.get("by") or ctx.field("by", 10)
-    by = by if by in ("village", "volunteer") else "village"
-    day = today_in_vietnam()
-    s = AssistanceSession
-    rows = list(
-        session.exec(
-            select(s)
-            .where(
-                s.commune_code == commune.code,
-                col(s.deleted_at).is_(None),
-                col(s.follow_up_on).is_not(None),
-                col(s.follow_up_done_at).is_(None),
-                col(s.follow_up_on) <= day + timedelta(days=DUE_DAYS),
-            )
-            .order_by(col(s.follow_up_on), col(s.occurred_at))
-        ).all()
-    )
-    later = session.exec(
-        select(func.count())
-        .select_from(s)
-        .where(
-            s.commune_code == commune.code,
-            col(s.deleted_at).is_(None),
-            col(s.follow_up_done_at).is_(None),
-            col(s.follow_up_on) > day + timedelta(days=DUE_DAYS),
-        )
-    ).one()
-    ch = choices(session, commune)
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for item in list_rows(session, rows, ch):
-        item["overdue"] = item["row"].follow_up_on < day
-        key = item["village"] if by == "village" else item["volunteer"]
-        groups[key or gettext("No village")].append(item)
-    active = [m for m in ch.members if m.active and m.role in (Role.volunteer, Role.coordinator)]
-    done = ctx.request.query_params.get("done", "")
-    return ctx.render(
-        "console/follow_ups.html",
-        {
-            "commune": commune,
-            "groups": sorted(groups.items()),
-            "by": by,
-            "later": later,
-            "overdue": sum(1 for items in groups.values() for i in items if i["overdue"]),
-            "count": len(rows),
-            "volunteers": active,
-            "errors": errors or {},
-            "notice": gettext(DONE[done]) if done in DONE else "",
-            "scope": scope_query(ctx, commune),
-            "url": lambda **kw: with_query(
-                "/console/follow-ups", {**scope_query(ctx, commune), **kw}
-            ),
-        },
-        status,
-    )
-
-
-@view(*STAFF)
-def follow_ups(ctx: Ctx) -> Response:
-    """Show open follow-ups due within a week and overdue, by village or by volunteer."""
-    with ctx.db.read() as session:
-        return _follow_ups_page(ctx, session, scoped_commune(ctx, session))
-
-
-@view(*STAFF)
-def follow_up_action(ctx: Ctx) -> Response:
-    """Give a follow-up to another volunteer, or mark it done."""
-    action = ctx.request.path_params["action"]
-    if action not in {"reassign", "done"}:
-        raise NotFound()
-    try:
-        with ctx.db.write() as session:
-            row, commune = _session_in_scope(ctx, session)
-            if action == "reassign":
-                raw = ctx.field("volunteer", 40)
-                try:
-                    volunteer = uuid.UUID(raw)
-                except ValueError:
-                    raise InvalidInput(
-                        {"volunteer": gettext("Choose an active volunteer of the commune.")}
-                    ) from None
-                review.reassign_follow_up(session, row.id, ctx.me, volunteer, commune.code)
-                done = "reassigned"
-            else:
-                review.follow_up_done(session, row.id, ctx.me, commune.code)
-                done = "closed"
-    except InvalidInput as e:
-        message = next(iter(e.fields.values()))
-        with ctx.db.read() as session:
-            row, commune = _session_in_scope(ctx, session)
-            return _follow_ups_page(ctx, session, commune, {str(row.id): message}, 400)
-    by = ctx.field("by", 10)
-    target = {**scope_query(ctx, commune), "by": by if by == "volunteer" else "", "done": done}
-    return RedirectResponse(with_query("/console/follow-ups", target), 303)
