@@ -74,10 +74,15 @@ export async function refreshBadge() {
   parts.push(h("span", { dataset: { waiting: String(waiting) }, class: "waiting" },
     waiting ? ngettext("%(num)s record waiting", "%(num)s records waiting", waiting) : _("All sent")));
   if (rejected) parts.push(h("a", { href: "#/", class: "warn" }, ngettext("%(num)s needs fixing", "%(num)s need fixing", rejected)));
-  parts.push(h("span", { class: "last-sync" }, status.lastSyncAt
-    ? _("Last sent %(when)s", { when: formatRelative(status.lastSyncAt) })
-    : _("Not sent yet")));
+  parts.push(h("span", { class: "last-sync" }, lastSent(status.lastSyncAt)));
   mount(badge, parts);
+}
+
+function lastSent(when) {
+  if (!when) return _("Not sent yet");
+  // Intl says "now" ("bây giờ") for the first minute, which reads oddly after "last sent".
+  if (Date.now() - new Date(when).getTime() < 60000) return _("Sent just now");
+  return _("Last sent %(when)s", { when: formatRelative(when) });
 }
 
 let flushing = null;

@@ -160,6 +160,7 @@ def test_offline_sessions_survive_a_closed_browser_and_arrive_once(
     page.evaluate("window.dispatchEvent(new Event('online'))")
     expect(page.locator("#sync-badge .waiting")).to_have_attribute("data-waiting", "0")
     expect(page.locator("#sync-badge")).to_contain_text("Đã gửi hết")
+    expect(page.locator("#sync-badge .last-sync")).to_have_text("Vừa gửi xong")
     assert count_sessions(db) == 5
     # The phone made the ids: UUIDv7 (pwa/js/ids.js), so that they sort in the order made.
     with db.read() as s:
