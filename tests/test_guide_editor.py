@@ -14,9 +14,9 @@ from starlette.testclient import TestClient
 
 from server import accounts, guides, i18n
 from server.db import Database
+from server.guide_drafts import draft_of, markdown_from_html, to_source
 from server.guides import load_guides
 from server.models import Guide, GuideVersion, Member, Notification, Role
-from server.guide_drafts import draft_of, markdown_from_html, to_source
 
 from .conftest import COMMUNE_A, COMMUNE_B, World, login, post
 
