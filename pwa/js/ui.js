@@ -23,6 +23,21 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+const ICONS = "/static/vendor/lucide/icons.svg";
+const SVG = "http://www.w3.org/2000/svg";
+
+// An icon from the vendored Lucide sprite, always beside a word (screen readers skip it).
+export function icon(name) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "icon");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  const use = document.createElementNS(SVG, "use");
+  use.setAttribute("href", `${ICONS}#${name}`);
+  svg.append(use);
+  return svg;
+}
+
 export function mount(root, ...children) {
   root.replaceChildren(...children.flat(Infinity).filter(Boolean));
 }

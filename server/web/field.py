@@ -17,13 +17,15 @@ from ..i18n import gettext
 from . import Ctx, view
 
 PWA = ROOT / "pwa"
-# What the app needs to open with no network. Icons beyond the first are fetched on demand.
+# What the app needs to open with no network (the icons of its buttons included). App icons
+# beyond the first are fetched on demand.
 SHELL_GLOBS = [
     "styles.css",
     "js/*.js",
     "js/screens/*.js",
     "vendor/idb/idb.js",
     "vendor/qrcode-generator/qrcode.mjs",
+    "vendor/lucide/icons.svg",
     "i18n/*.json",
     "icons/icon-192.png",
 ]

@@ -141,6 +141,9 @@ def test_offline_sessions_survive_a_closed_browser_and_arrive_once(
     page.reload()
     wait_ready(page)
     expect(page.get_by_role("heading", level=1)).to_contain_text("Hôm nay")
+    # The icons beside the words come from the precached sprite (a missing one draws nothing).
+    drawn = "[...document.querySelectorAll('.tabs use')].map(use => use.getBBox().width > 0)"
+    assert page.evaluate(drawn) == [True] * 5
     for _ in range(5):
         log_walk_in(page)
     expect(page.locator("#sync-badge .waiting")).to_have_attribute("data-waiting", "5")

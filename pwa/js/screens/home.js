@@ -3,7 +3,7 @@
 import { all } from "../db.js";
 import { _, formatDate, formatTime } from "../i18n.js";
 import { entriesFor } from "../outbox.js";
-import { h, mount, todayISO } from "../ui.js";
+import { h, icon, mount, todayISO } from "../ui.js";
 import { store } from "../app.js";
 import { householdLabel, servicesLabel } from "./common.js";
 
@@ -36,7 +36,7 @@ export async function render(main) {
 
   mount(main,
     h("h1", {}, _("Today"), " ", h("small", {}, formatDate(new Date()))),
-    h("a", { class: "button primary big", href: "#/log" }, _("Log a session")),
+    h("a", { class: "button primary big", href: "#/log" }, icon("plus"), _("Log a session")),
     fixList.length ? [h("h2", {}, _("To fix")), h("ul", { class: "cards-list", id: "to-fix" }, fixList)] : null,
     h("h2", {}, _("Follow-ups")),
     followUps.length

@@ -5,7 +5,7 @@ import { _, formatDate } from "../i18n.js";
 import { uuid7 } from "../ids.js";
 import { saveRecord } from "../outbox.js";
 import { fold, matches, nfc } from "../text.js";
-import { field, h, mount } from "../ui.js";
+import { field, h, icon, mount } from "../ui.js";
 import { go, saved, store } from "../app.js";
 import { activeVillages, FIVE_SKILLS, SKILLS, servicesLabel, villageName } from "./common.js";
 import { qrSvg } from "./qr.js";
@@ -32,7 +32,7 @@ export async function renderList(main) {
   fill("");
   mount(main,
     h("h1", {}, _("Households")),
-    h("a", { class: "button primary", href: "#/household/new" }, _("New household")),
+    h("a", { class: "button primary", href: "#/household/new" }, icon("user-plus"), _("New household")),
     field("search", _("Search by name or card code, with or without accents"), input),
     list);
 }
@@ -127,7 +127,7 @@ export async function renderOne(main, id) {
     h("p", { class: "back" }, h("a", { href: "#/households" }, `← ${_("Households")}`)),
     h("p", { class: "lead" }, `${villageName(d.village_id)} · ${_("Card code")} ${d.code}`),
     household.pending ? h("p", {}, _("Waiting to send")) : null,
-    h("a", { class: "button primary", href: `#/log?household=${id}` }, _("Log a session for this household")),
+    h("a", { class: "button primary", href: `#/log?household=${id}` }, icon("plus"), _("Log a session for this household")),
     h("h2", {}, _("What they can do now")),
     h("ul", { class: "skills" }, FIVE_SKILLS.map((code) => h("li", { class: skills.has(code) ? "yes" : "no" },
       `${skills.has(code) ? "✓" : "–"} ${SKILLS.find(([c]) => c === code)[1]()}`))),
@@ -141,6 +141,6 @@ export async function renderOne(main, id) {
     h("h2", {}, _("QR card")),
     card,
     h("div", { class: "actions" },
-      h("button", { type: "button", onclick: () => print() }, _("Print the card")),
-      navigator.share ? h("button", { type: "button", onclick: () => navigator.share({ title: d.head_name, text: `${d.head_name}: ${d.code}` }).catch(() => {}) }, _("Share")) : null));
+      h("button", { type: "button", onclick: () => print() }, icon("printer"), _("Print the card")),
+      navigator.share ? h("button", { type: "button", onclick: () => navigator.share({ title: d.head_name, text: `${d.head_name}: ${d.code}` }).catch(() => {}) }, icon("share-2"), _("Share")) : null));
 }

@@ -6,7 +6,7 @@ import { _ } from "../i18n.js";
 import { uuid7 } from "../ids.js";
 import { saveRecord } from "../outbox.js";
 import { maskSecrets, matches, nfc } from "../text.js";
-import { addDays, chips, field, h, mount, todayISO } from "../ui.js";
+import { addDays, chips, field, h, icon, mount, todayISO } from "../ui.js";
 import { go, saved, store } from "../app.js";
 import { activeVillages, OUTCOMES, REASONS, SKILLS, serviceName } from "./common.js";
 import { scanCode } from "./scan.js";
@@ -150,10 +150,10 @@ function householdPart(main) {
     resultsList(main, found),
     h("div", { class: "actions" },
       "BarcodeDetector" in window
-        ? h("button", { type: "button", onclick: () => scan(main) }, _("Scan the card"))
+        ? h("button", { type: "button", onclick: () => scan(main) }, icon("camera"), _("Scan the card"))
         : null,
       h("button", { type: "button", onclick: () => { form.walk_in = true; draw(main); } }, _("Walk-in, no household")),
-      h("a", { class: "button", href: "#/household/new" }, _("New household"))));
+      h("a", { class: "button", href: "#/household/new" }, icon("user-plus"), _("New household"))));
 }
 
 function resultsList(main, found) {

@@ -3,7 +3,7 @@
 import { forgetPersonalData, getMeta, setMeta } from "../db.js";
 import { _, formatNumber, loadCatalogue, ngettext, currentLocale } from "../i18n.js";
 import { entriesFor } from "../outbox.js";
-import { h, mount, toast } from "../ui.js";
+import { h, icon, mount, toast } from "../ui.js";
 import { store, sync } from "../app.js";
 
 export async function render(main) {
@@ -24,8 +24,8 @@ export async function render(main) {
       ? ngettext("%(num)s record is not sent yet.", "%(num)s records are not sent yet.", entries.length)
       : _("Everything has been sent.")),
     h("div", { class: "actions" },
-      h("button", { type: "button", id: "send-now", onclick: async () => { await sync({ force: true }); render(main); } }, _("Send now")),
-      entries.length ? h("button", { type: "button", id: "export", onclick: () => exportUnsent(entries) }, _("Export unsent records")) : null),
+      h("button", { type: "button", id: "send-now", onclick: async () => { await sync({ force: true }); render(main); } }, icon("refresh-cw"), _("Send now")),
+      entries.length ? h("button", { type: "button", id: "export", onclick: () => exportUnsent(entries) }, icon("download"), _("Export unsent records")) : null),
     h("p", { class: "hint" }, _("No network for days? Export the unsent records and send the file to your coordinator by Zalo.")),
     storage ? [h("h2", {}, _("Storage")), h("p", {}, storage)] : null,
     await notificationsPart(),
@@ -36,7 +36,7 @@ export async function render(main) {
         onclick: async () => { await loadCatalogue(code); location.reload(); },
       }, name))),
     h("h2", {}, _("Account")),
-    h("button", { type: "button", id: "sign-out", onclick: () => signOut(entries.length) }, _("Sign out")));
+    h("button", { type: "button", id: "sign-out", onclick: () => signOut(entries.length) }, icon("log-out"), _("Sign out")));
 }
 
 async function exportUnsent(entries) {
