@@ -59,6 +59,16 @@ def _context(request: Request) -> dict[str, Any]:
     }
 
 
+ICONS = "/static/vendor/lucide/icons.svg"  # pwa/vendor/lucide: the names it holds
+
+
+def icon(name: str) -> Markup:
+    """An icon of the vendored Lucide sprite, to stand beside a word (screen readers skip it)."""
+    return Markup(
+        '<svg class="icon" aria-hidden="true" focusable="false"><use href="{}#{}"></use></svg>'
+    ).format(ICONS, name)
+
+
 def make_templates() -> Jinja2Templates:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -75,4 +85,5 @@ def make_templates() -> Jinja2Templates:
         phone=display_phone,
     )
     env.globals["qr_svg"] = lambda data, scale=6: Markup(qr_svg(data, scale))
+    env.globals["icon"] = icon
     return Jinja2Templates(env=env, context_processors=[_context])

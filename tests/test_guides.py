@@ -26,6 +26,7 @@ from server.guides import (
     search_guides,
 )
 from server.models import Guide, GuideVersion
+from server.templating import ICONS
 from server.text import fold
 
 
@@ -397,13 +398,20 @@ class _Tags(HTMLParser):
         self.found.append((tag, {k: v or "" for k, v in attrs}))
 
 
+ICON = {"class": "icon", "aria-hidden": "true", "focusable": "false"}
+
+
 def dangerous(html: str) -> list[str]:
     """Every element or attribute that could run script, as the browser would parse it."""
     parser = _Tags()
     parser.feed(html)
     bad = []
     for tag, attrs in parser.found:
-        ours = tag == "script" and attrs == {"type": "module", "src": "/static/js/guide.js"}
+        ours = (tag == "script" and attrs == {"type": "module", "src": "/static/js/guide.js"}) or (
+            tag == "svg" and attrs == ICON  # templating.icon(): an icon beside a button's word
+        )
+        if tag == "use" and not attrs.get("href", "").startswith(f"{ICONS}#"):
+            bad.append(f"<use href={attrs.get('href')}>")
         if (
             tag in ("script", "iframe", "object", "embed", "style", "svg", "math", "base")
             and not ours

@@ -64,7 +64,7 @@ function readAloud(guide) {
   let speaking = false;
   const finished = () => {
     speaking = false;
-    button.textContent = guide.dataset.read;
+    button.querySelector("span").textContent = guide.dataset.read;
   };
   button.addEventListener("click", () => {
     if (speaking) {
@@ -89,7 +89,7 @@ function readAloud(guide) {
     utterance.addEventListener("end", finished);
     utterance.addEventListener("error", finished);
     speaking = true;
-    button.textContent = guide.dataset.stop;
+    button.querySelector("span").textContent = guide.dataset.stop;
     speechSynthesis.cancel();
     speechSynthesis.speak(utterance);
   });

@@ -3,7 +3,7 @@
 
 import { _, currentLocale, formatNumber } from "../i18n.js";
 import { fold, matches } from "../text.js";
-import { field, h, mount } from "../ui.js";
+import { field, h, icon, mount } from "../ui.js";
 import { store } from "../app.js";
 
 const CACHE = "guides"; // the service worker's guide cache
@@ -58,7 +58,7 @@ export async function render(main) {
     list,
     h("h2", {}, _("Read with no network")),
     h("p", {}, _("%(saved)s of %(total)s guides are saved on this phone.", { saved: formatNumber(saved.size), total: formatNumber(guides.length) })),
-    h("button", { type: "button", id: "save-guides", onclick: () => saveAll(guides, progress, main) }, _("Save all guides")),
+    h("button", { type: "button", id: "save-guides", onclick: () => saveAll(guides, progress, main) }, icon("download"), _("Save all guides")),
     progress);
 }
 
