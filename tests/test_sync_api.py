@@ -189,6 +189,25 @@ def test_garbage_ops_are_rejected_one_by_one_never_a_500(client, db, world) -> N
 # --- Limits and errors ------------------------------------------------------------------------
 
 
+def test_ops_sent_for_another_member_are_refused_and_nothing_is_written(client, db, world):
+    """A phone that opened for volunteer A sends A's ops while B is signed in on it: 409, so
+    that A's records are never written as B's; sent for B, they go."""
+    signed_in(client, world, "vol_a")
+    sid = uuid.uuid4()
+    ops = [op("session", sid, session_data(world.village_a))]
+    body = {"cursor": 0, "member": str(world.vol_b.id), "ops": ops}
+    response = client.post(SYNC, json=body, headers=headers(client))
+    error = assert_error(response, 409, "member_changed")
+    assert "Người khác" in error["message"]
+    assert count(db, AssistanceSession) == 0
+    body["member"] = 12
+    assert_error(client.post(SYNC, json=body, headers=headers(client)), 400, "bad_request")
+    body["member"] = str(world.vol_a.id)
+    answer = client.post(SYNC, json=body, headers=headers(client)).json()
+    assert [r["status"] for r in answer["results"]] == ["applied"]
+    assert stored(db, sid).volunteer_id == world.vol_a.id
+
+
 def test_more_than_200_ops_is_413_and_nothing_is_written(client, db, world) -> None:
     signed_in(client, world)
     ops = [op("session", uuid.uuid4(), session_data(world.village_a)) for _ in range(201)]

@@ -1,6 +1,6 @@
 // The volunteer app: start-up, the store, the router, the bottom bar and the sync badge.
 
-import { forgetPersonalData, getMeta, setMeta } from "./db.js";
+import { getMeta, setMeta } from "./db.js";
 import { _, formatRelative, loadCatalogue, ngettext, pickLocale } from "./i18n.js";
 import { counts } from "./outbox.js";
 import { bootstrap, flush, onChange, status } from "./sync.js";
@@ -96,7 +96,21 @@ export async function sync({ force = false } = {}) {
     });
   }
   await flushing;
+  if (status.state === "member-changed") await switchMember();
   await refreshBadge();
+}
+
+// The server says someone else is signed in than the member this phone last opened for (a
+// sign-in elsewhere, while the data of the app could not be loaded): load theirs, then send
+// what is theirs. What the other member left waits for them.
+async function switchMember() {
+  const before = store.member?.id;
+  const data = await loadBootstrap();
+  if (!data) return;
+  await loadStore();
+  status.state = "idle";
+  go("#/");
+  if (store.member.id !== before) await sync({ force: true });
 }
 
 export async function saved() {
@@ -108,11 +122,7 @@ export async function saved() {
 
 async function loadBootstrap() {
   try {
-    const data = await bootstrap();
-    const previous = await getMeta("memberId");
-    if (previous && previous !== data.member.id) await forgetPersonalData();
-    await setMeta("memberId", data.member.id);
-    return data;
+    return await bootstrap();
   } catch (error) {
     if (error.status === 401) {
       if (!(await getMeta("memberId"))) location.assign("/login?next=/app");

@@ -6,13 +6,14 @@ import { db, getMeta, setMeta } from "./db.js";
 import { acknowledge, entriesFor, markRejected, markSending, postpone } from "./outbox.js";
 import { fold } from "./text.js";
 
+const STORE_OF = { session: "sessions", household: "households" };
 const BATCH = 50; // small: a broken connection costs at most one batch
 let BATCH_NOW = BATCH;
 const LOCK = "langso-outbox";
 const listeners = new Set();
 
 export const status = {
-  state: "idle", // idle | sending | offline | paused-auth | paused-forbidden | error
+  state: "idle", // idle | sending | offline | paused-auth | paused-forbidden | member-changed | error
   lastSyncAt: null,
   lastError: null,
 };
@@ -120,11 +121,17 @@ async function sendBatches(memberId, force) {
     await markSending(batch);
     let result;
     try {
-      result = await post({ cursor, ops: batch.map(({ op_id, entity, id, base_version, data }) => ({ op_id, entity, id, base_version, data })) });
+      result = await post({ cursor, member: memberId, ops: batch.map(({ op_id, entity, id, base_version, data }) => ({ op_id, entity, id, base_version, data })) });
     } catch (error) {
       if (error instanceof HttpError && (error.status === 401 || error.status === 403)) {
         status.state = error.status === 401 ? "paused-auth" : "paused-forbidden";
         status.lastError = error.message;
+        return;
+      }
+      if (error instanceof HttpError && error.body?.error?.code === "member_changed") {
+        // Someone else signed in on this phone: nothing was written; the app loads the data
+        // of whoever is signed in now, and these stay for the member who made them.
+        status.state = "member-changed";
         return;
       }
       if (error instanceof HttpError && error.status === 413 && batch.length > 1) {
@@ -190,16 +197,34 @@ export async function bootstrap() {
   const data = await response.json();
   const database = await db();
   const tx = database.transaction(["households", "sessions", "meta", "outbox"], "readwrite");
-  const pending = new Set((await tx.objectStore("outbox").getAll()).map((e) => e.id));
-  for (const h of data.households || []) {
-    if (!pending.has(h.id)) await tx.objectStore("households").put(fromServer("households", h));
-  }
-  for (const s of data.sessions || []) {
-    if (!pending.has(s.id)) await tx.objectStore("sessions").put(fromServer("sessions", s));
-  }
   const meta = tx.objectStore("meta");
+  const memberId = data.member.id;
+  const previous = await meta.get("memberId");
+  const entries = (await tx.objectStore("outbox").getAll()).sort((a, b) => a.created - b.created);
+  const mine = new Map(entries.filter((e) => e.member_id === memberId).map((e) => [e.id, e]));
+  if (previous && previous !== memberId) {
+    // Another volunteer on this phone: nothing of the last one's stays readable. What they
+    // have not sent stays in the outbox, under their name, and comes back when they sign in.
+    for (const store of ["households", "sessions"]) await tx.objectStore(store).clear();
+    await meta.delete("cursor");
+  }
+  for (const [store, items] of [["households", data.households], ["sessions", data.sessions]]) {
+    for (const item of items || []) {
+      if (!mine.has(item.id)) await tx.objectStore(store).put(fromServer(store, item));
+    }
+  }
+  // This volunteer's unsent work, as they last saved it (it may have left with a sign-out
+  // while someone else used the phone).
+  for (const entry of mine.values()) {
+    const store = STORE_OF[entry.entity];
+    const record = await tx.objectStore(store).get(entry.id);
+    if (!record?.pending) {
+      await tx.objectStore(store).put({ id: entry.id, version: entry.base_version, data: entry.data, pending: true });
+    }
+  }
   await meta.put({ member: data.member, commune: data.commune, villages: data.villages, services: data.services, guides: data.guides, session: data.session }, "bootstrap");
   await meta.put(data.csrf_token, "csrf");
+  await meta.put(memberId, "memberId");
   // The cursor only skips what bootstrap already brought: without sessions in it, pull from 0.
   if (data.sessions && !(await meta.get("cursor"))) await meta.put(data.cursor, "cursor");
   await tx.done;

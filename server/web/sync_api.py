@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from .. import guides
 from .. import sync as sync_core
-from ..errors import AppError, BadRequest, Forbidden, TooLarge
+from ..errors import AppError, BadRequest, Conflict, Forbidden, TooLarge
 from ..i18n import gettext
 from ..models import Member, Role
 from ..security import csrf_token
@@ -96,7 +96,13 @@ def _sync(ctx: Ctx) -> Response:
     # resumes, instead of being promoted to the old generation, whose full passes over the
     # whole heap came every few batches.
     with sync_core.gc_paused():
-        cursor, ops = _parse(raw)
+        cursor, ops, sender = _parse(raw)
+        if sender is not None and sender != str(me.id):
+            # The phone's records belong to the member it last opened for; another member is
+            # signed in now. Refused, so that nobody's records are written as someone else's.
+            raise MemberChanged(
+                gettext("Someone else is signed in on this phone now. Open the app again.")
+            )
         if not ops:  # a pull only: no need for the write lock
             with ctx.db.read() as session:
                 answer = {"results": [], **sync_core.pull(session, me, cursor)}
@@ -112,11 +118,13 @@ async def sync(request: Request) -> Response:
     """Send changes made offline and receive what changed since the cursor.
 
     Body (JSON, optionally Content-Encoding: gzip; at most 200 ops and 256 KB unpacked, else
-    413): {cursor, ops: [{op_id, entity: session|household, id, base_version (0 = create),
-    data}]}. Header X-CSRF-Token is required. Per op the answer is {op_id, status:
-    applied|duplicate|conflict|rejected, version, reason, message, fields}; then changes
-    {households, sessions, villages} after the cursor that this member may see (500 at most;
-    "more" says to ask again), and the new cursor. Reasons: invalid, no_consent,
+    413): {cursor, member, ops: [{op_id, entity: session|household, id, base_version (0 =
+    create), data}]}. `member` (optional) is the id of the member the phone sends for: when
+    someone else is signed in, 409 member_changed and nothing is written. Header X-CSRF-Token
+    is required. Per op the answer is {op_id, status: applied|duplicate|conflict|rejected,
+    version, reason, message, fields}; then changes {households, sessions, villages} after the
+    cursor that this member may see (500 at most; "more" says to ask again), and the new
+    cursor. Reasons: invalid, no_consent,
     other_commune, not_found, not_yours, approved, deleted, code_taken, bad_version.
     ---
     requestBody:
@@ -127,6 +135,7 @@ async def sync(request: Request) -> Response:
             type: object
             properties:
               cursor: {type: integer, minimum: 0}
+              member: {type: string, format: uuid}
               ops:
                 type: array
                 maxItems: 200
@@ -148,6 +157,8 @@ async def sync(request: Request) -> Response:
         description: Not signed in (the app keeps its data and asks to sign in again).
       "403":
         description: No CSRF token, or the member belongs to no commune.
+      "409":
+        description: The phone sends for another member than the one signed in.
       "413":
         description: More than 200 ops or more than 256 KB.
     """
@@ -193,8 +204,12 @@ async def _read_body(request: Request) -> bytes | AppError:
     return raw
 
 
-def _parse(raw: bytes) -> tuple[int, list[Any]]:
-    """(cursor, ops) from the body, or the AppError that says what is wrong with it."""
+class MemberChanged(Conflict):
+    code = "member_changed"
+
+
+def _parse(raw: bytes) -> tuple[int, list[Any], str | None]:
+    """(cursor, ops, member) from the body, or the AppError that says what is wrong with it."""
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -208,4 +223,7 @@ def _parse(raw: bytes) -> tuple[int, list[Any]]:
         raise TooLarge(gettext("Send at most %(n)s changes at a time.", n=sync_core.MAX_OPS))
     if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
         raise BadRequest(fields={"cursor": gettext("This must be a whole number, 0 or more.")})
-    return cursor, ops
+    member = data.get("member")
+    if member is not None and not isinstance(member, str):
+        raise BadRequest(fields={"member": gettext("This is not a valid identifier.")})
+    return cursor, ops, member

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Playwright, expect
-from sqlmodel import func, select
+from sqlmodel import delete, func, select
 from starlette.testclient import TestClient
 
 from server import guides
@@ -197,6 +197,89 @@ def test_sign_out_keeps_unsent_records_for_the_same_member(
     sign_in(page)
     eventually(lambda: count_sessions(db) == 2)
     expect(page.locator("#sync-badge .waiting")).to_have_attribute("data-waiting", "0")
+    ctx.close()
+
+
+def test_another_volunteer_on_the_same_phone_gets_their_own_app(
+    playwright: Playwright, live_server, world: World, db: Database, tmp_path: Path
+) -> None:
+    """One phone shared by two volunteers: each sees their own commune, and records wait for,
+    and are sent as, the volunteer who made them."""
+    ctx = open_app(playwright, tmp_path / "p", live_server.url)
+    page = ctx.new_page()
+    sign_in(page)
+    controlled(page)
+    add_household(page, "Trần Văn Hộ A", phone="0912345678")
+    page.get_by_label("Gia đình đồng ý cho Tổ lưu tên và số điện thoại để hỗ trợ.").check()
+    page.get_by_role("button", name="Lưu", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Trần Văn Hộ A")
+    expect(page.locator("#sync-badge .waiting")).to_have_attribute("data-waiting", "0")
+    ctx.set_offline(True)
+    page.goto("/app#/")
+    wait_ready(page)
+    log_walk_in(page)
+    page.get_by_role("link", name="Thêm").click()
+    page.on("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Đăng xuất").click()
+    page.wait_for_url("**/login")
+    ctx.set_offline(False)
+
+    sign_in(page, "0900000005")  # commune B's volunteer
+    expect(page.locator("#sync-badge .waiting")).to_have_attribute("data-waiting", "0")
+    page.get_by_role("link", name="Hộ dân").click()
+    expect(page.get_by_text("Trần Văn Hộ A")).to_have_count(0)
+    page.get_by_role("link", name="Hôm nay").click()
+    expect(page.locator("#today li")).to_have_count(0)  # A's unsent walk-in is not B's to see
+    log_walk_in(page, village="Tổ dân phố 1")
+    eventually(lambda: count_sessions(db) == 1)
+    with db.read() as s:
+        first = s.exec(select(AssistanceSession)).one()
+    assert (first.volunteer_id, first.commune_code) == (world.vol_b.id, world.vol_b.commune_code)
+    page.get_by_role("link", name="Thêm").click()
+    page.get_by_role("button", name="Đăng xuất").click()
+    page.wait_for_url("**/login")
+
+    sign_in(page)  # A again: the record A left on the phone goes now, as A's
+    eventually(lambda: count_sessions(db) == 2)
+    with db.read() as s:
+        rows = s.exec(select(AssistanceSession).where(AssistanceSession.id != first.id)).all()
+    assert [(r.volunteer_id, r.commune_code) for r in rows] == [
+        (world.vol_a.id, world.vol_a.commune_code)
+    ]
+    page.get_by_role("link", name="Hộ dân").click()
+    expect(page.get_by_text("Trần Văn Hộ A")).to_be_visible()
+    ctx.close()
+
+
+def test_a_tab_left_open_never_sends_as_whoever_signed_in_since(
+    playwright: Playwright, live_server, world: World, db: Database, tmp_path: Path
+) -> None:
+    """A's app is open with a record waiting; A's sign-in ends and B signs in on the same phone
+    in another tab.
+    When A's tab sends, the server refuses (409): the tab loads B's data instead, and A's
+    record waits for A."""
+    ctx = open_app(playwright, tmp_path / "p", live_server.url)
+    page = ctx.new_page()
+    sign_in(page)
+    controlled(page)
+    page.route("**/api/v1/sync", lambda route: route.abort())  # held back: nothing goes yet
+    log_walk_in(page)
+    assert waiting(page) == 1
+    with db.write() as s:
+        s.exec(delete(AuthSession))  # A's 30 days are over
+    other = ctx.new_page()
+    sign_in(other, "0900000005")  # and B signs in on the same phone
+    other.close()
+    page.unroute("**/api/v1/sync")
+    page.evaluate("window.langso.sync({force: true})")
+    page.wait_for_function(f"() => window.langso.store.member.id === '{world.vol_b.id}'")
+    expect(page.locator("#sync-badge .waiting")).to_have_attribute("data-waiting", "0")
+    assert count_sessions(db) == 0  # not written as B's
+    left = page.evaluate("""async () => {
+        const { all } = await import('/static/js/db.js');
+        return (await all('outbox')).map((e) => e.member_id);
+    }""")
+    assert left == [str(world.vol_a.id)]
     ctx.close()
 
 
