@@ -3,8 +3,10 @@ time it used. Not a benchmark itself (bench/__main__.py skips modules starting w
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -88,9 +90,6 @@ def machine_reference(rounds: int = 5) -> float:
     (2,000 ids, JSON both ways, an indexed SQLite insert and commit), in this process: a figure
     of the machine, not of Làng Số. Each session runs on a machine of its own, and their speed
     has differed threefold; figures from two machines compare once divided by it."""
-    import json
-    import sqlite3
-
     best = float("inf")
     for r in range(rounds):
         t = time.perf_counter()

@@ -5,7 +5,7 @@
 import { db } from "./db.js";
 import { uuid7 } from "./ids.js";
 
-const STORE_OF = { session: "sessions", household: "households" };
+export const STORE_OF = { session: "sessions", household: "households" };
 
 function newEntry(entity, record, baseVersion, memberId) {
   return {

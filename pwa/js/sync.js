@@ -3,10 +3,9 @@
 // the others still go; rejected entries stay for the volunteer to fix. Nothing is dropped.
 
 import { db, getMeta, setMeta } from "./db.js";
-import { acknowledge, entriesFor, markRejected, markSending, postpone } from "./outbox.js";
+import { acknowledge, entriesFor, markRejected, markSending, postpone, STORE_OF } from "./outbox.js";
 import { fold } from "./text.js";
 
-const STORE_OF = { session: "sessions", household: "households" };
 const BATCH = 50; // small: a broken connection costs at most one batch
 let BATCH_NOW = BATCH;
 const LOCK = "langso-outbox";

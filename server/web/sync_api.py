@@ -124,8 +124,8 @@ async def sync(request: Request) -> Response:
     is required. Per op the answer is {op_id, status: applied|duplicate|conflict|rejected,
     version, reason, message, fields}; then changes {households, sessions, villages} after the
     cursor that this member may see (500 at most; "more" says to ask again), and the new
-    cursor. Reasons: invalid, no_consent,
-    other_commune, not_found, not_yours, approved, deleted, code_taken, bad_version.
+    cursor. Reasons: invalid, no_consent, other_commune, not_found, not_yours, approved,
+    deleted, code_taken, bad_version.
     ---
     requestBody:
       required: true
