@@ -14,10 +14,8 @@ from ..accounts import InvalidInput
 from ..i18n import gettext, lazy
 from ..models import AuditEvent, Member, Role
 from ..periods import Days, parse_days
-from . import Ctx, view
+from . import Ctx, paging, view
 from .console import STAFF, scoped_commune
-
-PAGE_SIZE = 50
 
 # Every action the console writes, with the words the log shows for it.
 ACTIONS: dict[str, str] = {
@@ -76,10 +74,6 @@ def audit_log(ctx: Ctx) -> Response:
         errors.update(e.fields)
         period = Days()
     action = values["action"] if values["action"] in ACTIONS else ""
-    try:
-        page = max(1, int(values["page"] or 1))
-    except ValueError:
-        page = 1
     with ctx.db.read() as session:
         commune = scoped_commune(ctx, session)
         where = [AuditEvent.commune_code == commune.code, *period.where(col(AuditEvent.at))]
@@ -90,8 +84,7 @@ def audit_log(ctx: Ctx) -> Response:
             if errors
             else session.exec(select(func.count()).select_from(AuditEvent).where(*where)).one()
         )
-        pages = max(1, -(-total // PAGE_SIZE))
-        page = min(page, pages)
+        page = paging.page_of(values["page"], total)
         events = (
             []
             if errors
@@ -100,8 +93,8 @@ def audit_log(ctx: Ctx) -> Response:
                 .outerjoin(Member, col(Member.id) == AuditEvent.actor_id)
                 .where(*where)
                 .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
-                .offset((page - 1) * PAGE_SIZE)
-                .limit(PAGE_SIZE)
+                .offset(page.offset)
+                .limit(page.size)
             ).all()
         )
     base = {k: v for k, v in values.items() if k != "page" and v}
@@ -115,12 +108,7 @@ def audit_log(ctx: Ctx) -> Response:
             "actions": {k: gettext(v) for k, v in ACTIONS.items()},
             "values": values,
             "errors": errors,
-            "total": total,
-            "page": page,
-            "pages": pages,
-            "first": (page - 1) * PAGE_SIZE + 1,
-            "last": min(page * PAGE_SIZE, total),
-            "page_url": lambda n: "/console/audit?" + urlencode({**base, "page": n}),
+            **paging.context(page, lambda n: "/console/audit?" + urlencode({**base, "page": n})),
         },
         400 if errors else 200,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 from starlette.responses import RedirectResponse, Response
 
 from .. import accounts, exports, periods, places, villages
@@ -12,7 +12,8 @@ from ..accounts import InvalidInput
 from ..errors import BadRequest, Forbidden, NotFound
 from ..i18n import gettext
 from ..models import AuditEvent, Commune, Member, Province, Role, Village
-from . import Ctx, dashboard, view
+from . import Ctx, dashboard, paging, view
+from .paging import scope_query, with_query
 
 STAFF = (Role.coordinator, Role.admin)
 
@@ -172,11 +173,16 @@ def _members_page(
     values: dict[str, str],
     status: int = 200,
 ) -> Response:
+    where = Member.commune_code == commune.code
+    total = session.exec(select(func.count()).select_from(Member).where(where)).one()
+    page = paging.page_of(ctx.request.query_params.get("page"), total)
     members = list(
         session.exec(
             select(Member)
-            .where(Member.commune_code == commune.code)
-            .order_by(Member.role, Member.name_key)
+            .where(where)
+            .order_by(Member.role, Member.name_key, Member.id)
+            .offset(page.offset)
+            .limit(page.size)
         ).all()
     )
     return ctx.render(
@@ -184,6 +190,10 @@ def _members_page(
         {
             "commune": commune,
             "members": members,
+            **paging.context(
+                page,
+                lambda n: with_query("/console/members", {**scope_query(ctx, commune), "page": n}),
+            ),
             "errors": errors,
             "values": values,
             "roles": _roles_for(ctx.me),
@@ -299,9 +309,18 @@ def _villages_page(
             )
         ).all()
     )
+    page = paging.page_of(ctx.request.query_params.get("page"), len(found))
+    scope = {**scope_query(ctx, commune), "q": q}
     return ctx.render(
         "console/villages.html",
-        {"commune": commune, "villages": found, "q": q, "merged": merged, "errors": errors},
+        {
+            "commune": commune,
+            "villages": found[page.offset : page.offset + page.size],
+            "q": q,
+            "merged": merged,
+            "errors": errors,
+            **paging.context(page, lambda n: with_query("/console/villages", {**scope, "page": n})),
+        },
         status,
     )
 

@@ -15,9 +15,9 @@ from .. import review
 from ..accounts import InvalidInput
 from ..errors import NotFound
 from ..i18n import gettext
-from ..models import AssistanceSession, Commune, Role
+from ..models import AssistanceSession, Commune, Member, Role, Village
 from ..periods import today_in_vietnam
-from . import Ctx, view
+from . import Ctx, paging, view
 from .console import STAFF, scoped_commune
 from .sessions import DONE, choices, list_rows, scope_query, session_in_scope, with_query
 
@@ -35,17 +35,34 @@ def _follow_ups_page(
     by = by if by in ("village", "volunteer") else "village"
     day = today_in_vietnam()
     s = AssistanceSession
+    due = [
+        s.commune_code == commune.code,
+        col(s.deleted_at).is_(None),
+        col(s.follow_up_on).is_not(None),
+        col(s.follow_up_done_at).is_(None),
+        col(s.follow_up_on) <= day + timedelta(days=DUE_DAYS),
+    ]
+    count, overdue = session.exec(
+        select(func.count(), func.count().filter(col(s.follow_up_on) < day))
+        .select_from(s)
+        .where(*due)
+    ).one()
+    page = paging.page_of(ctx.request.query_params.get("page"), count)
+    # Sorted by group first, so that a group is one run of rows and pages cut it at most once.
+    query = select(s).where(*due)
+    if by == "village":
+        query = query.outerjoin(Village, col(Village.id) == s.village_id).order_by(
+            col(Village.name_key)
+        )
+    else:
+        query = query.outerjoin(Member, col(Member.id) == s.volunteer_id).order_by(
+            col(Member.name_key)
+        )
     rows = list(
         session.exec(
-            select(s)
-            .where(
-                s.commune_code == commune.code,
-                col(s.deleted_at).is_(None),
-                col(s.follow_up_on).is_not(None),
-                col(s.follow_up_done_at).is_(None),
-                col(s.follow_up_on) <= day + timedelta(days=DUE_DAYS),
-            )
-            .order_by(col(s.follow_up_on), col(s.occurred_at))
+            query.order_by(col(s.follow_up_on), col(s.occurred_at), col(s.id))
+            .offset(page.offset)
+            .limit(page.size)
         ).all()
     )
     later = session.exec(
@@ -70,11 +87,17 @@ def _follow_ups_page(
         "console/follow_ups.html",
         {
             "commune": commune,
-            "groups": sorted(groups.items()),
+            "groups": list(groups.items()),
             "by": by,
             "later": later,
-            "overdue": sum(1 for items in groups.values() for i in items if i["overdue"]),
-            "count": len(rows),
+            "overdue": overdue,
+            "count": count,
+            **paging.context(
+                page,
+                lambda n: with_query(
+                    "/console/follow-ups", {**scope_query(ctx, commune), "by": by, "page": n}
+                ),
+            ),
             "volunteers": active,
             "errors": errors or {},
             "notice": gettext(DONE[done]) if done in DONE else "",
@@ -122,5 +145,11 @@ def follow_up_action(ctx: Ctx) -> Response:
             row, commune = session_in_scope(ctx, session)
             return _follow_ups_page(ctx, session, commune, {str(row.id): message}, 400)
     by = ctx.field("by", 10)
-    target = {**scope_query(ctx, commune), "by": by if by == "volunteer" else "", "done": done}
+    page = ctx.field("page", 6)
+    target = {
+        **scope_query(ctx, commune),
+        "by": by if by == "volunteer" else "",
+        "page": page if page.isdigit() and page != "1" else "",
+        "done": done,
+    }
     return RedirectResponse(with_query("/console/follow-ups", target), 303)

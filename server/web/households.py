@@ -22,7 +22,7 @@ from ..labels import FIVE_SKILLS, OUTCOMES, SKILLS, label
 from ..models import AssistanceSession, Commune, Household, Member, SessionService
 from ..text import fold
 from ..villages import merges
-from . import Ctx, view
+from . import Ctx, paging, view
 from .audit import record
 from .console import STAFF, scoped_commune
 from .sessions import (
@@ -33,8 +33,6 @@ from .sessions import (
     uuid_or_404,
     with_query,
 )
-
-PAGE_SIZE = 50
 
 
 def _household_in_scope(ctx: Ctx, session: Session) -> tuple[Household, Commune]:
@@ -78,23 +76,18 @@ def household_list(ctx: Ctx) -> Response:
             by_code = col(Household.code).contains(q.strip().upper(), autoescape=True)
             where.append(or_(by_name, by_code))
         total = 0
-        found: list[Household] = []
-        page = 1
         if not errors:
             total = session.exec(select(func.count()).select_from(Household).where(*where)).one()
-        pages = max(1, -(-total // PAGE_SIZE))
-        try:
-            page = min(max(int(params.get("page") or 1), 1), pages)
-        except ValueError:
-            page = 1
+        page = paging.page_of(params.get("page"), total)
+        found: list[Household] = []
         if not errors:
             found = list(
                 session.exec(
                     select(Household)
                     .where(*where)
                     .order_by(col(Household.head_name_key), col(Household.code))
-                    .offset((page - 1) * PAGE_SIZE)
-                    .limit(PAGE_SIZE)
+                    .offset(page.offset)
+                    .limit(page.size)
                 ).all()
             )
         names = {v.id: v.name for v in villages}
@@ -109,13 +102,9 @@ def household_list(ctx: Ctx) -> Response:
                 "q": q,
                 "village": raw_village,
                 "errors": errors,
-                "total": total,
-                "page": page,
-                "pages": pages,
-                "first": (page - 1) * PAGE_SIZE + 1,
-                "last": min(page * PAGE_SIZE, total),
-                "page_url": lambda n: with_query(
-                    "/console/households", {**scope, **kept, "page": n}
+                **paging.context(
+                    page,
+                    lambda n: with_query("/console/households", {**scope, **kept, "page": n}),
                 ),
                 "erased": params.get("erased") == "1",
             },

@@ -35,10 +35,10 @@ from ..models import (
 from ..periods import Days, parse_days
 from ..sync import SESSION_FIELDS
 from ..villages import merges
-from . import Ctx, view
+from . import Ctx, paging, view
 from .console import STAFF, scoped_commune
+from .paging import scope_query, with_query
 
-PAGE_SIZE = 50
 FILTERS = ("from", "to", "village", "volunteer", "service", "outcome", "state", "dossier")
 STATES = {**REVIEW_STATES, "conflict": lazy("Two versions to settle")}
 FIELD_NAMES = {
@@ -84,16 +84,6 @@ def commune_in_scope(ctx: Ctx, session: Session, code: str) -> Commune:
     if me.role == Role.admin and commune.province_code != me.province_code:
         raise NotFound()
     return commune
-
-
-def scope_query(ctx: Ctx, commune: Commune) -> dict[str, str]:
-    """The query parameter an admin's links carry to stay in the chosen commune."""
-    return {"commune": commune.code} if ctx.me.role == Role.admin else {}
-
-
-def with_query(path: str, params: dict[str, Any]) -> str:
-    clean = {k: v for k, v in params.items() if v not in (None, "")}
-    return f"{path}?{urlencode(clean)}" if clean else path
 
 
 def session_in_scope(ctx: Ctx, session: Session) -> tuple[AssistanceSession, Commune]:
@@ -273,14 +263,6 @@ def list_rows(session: Session, rows: list[AssistanceSession], ch: Choices) -> l
     return out
 
 
-def _page_of(raw: str, pages: int) -> int:
-    try:
-        page = int(raw or 1)
-    except ValueError:
-        page = 1
-    return min(max(page, 1), pages)
-
-
 def _list_page(
     ctx: Ctx,
     session: Session,
@@ -297,7 +279,7 @@ def _list_page(
         status = 400
     counts: dict[str, int] = {}
     rows: list[AssistanceSession] = []
-    total, pages, page = 0, 1, 1
+    page = paging.page_of(1, 0)
     if not filter_errors:
         where = _where(f, commune, ch)
         s = AssistanceSession
@@ -309,15 +291,14 @@ def _list_page(
             select(func.count()).select_from(s).where(*where, s.conflict == sa.true())
         ).one()
         total = sum(n for k, n in counts.items() if k != "conflict")
-        pages = max(1, -(-total // PAGE_SIZE))
-        page = _page_of(values["page"], pages)
+        page = paging.page_of(values["page"], total)
         rows = list(
             session.exec(
                 select(s)
                 .where(*where)
                 .order_by(col(s.occurred_at).desc(), col(s.id))
-                .offset((page - 1) * PAGE_SIZE)
-                .limit(PAGE_SIZE)
+                .offset(page.offset)
+                .limit(page.size)
             ).all()
         )
     scope = scope_query(ctx, commune)
@@ -341,12 +322,9 @@ def _list_page(
             "errors": errors,
             "sessions": list_rows(session, rows, ch),
             "counts": counts,
-            "total": total,
-            "page": page,
-            "pages": pages,
-            "first": (page - 1) * PAGE_SIZE + 1,
-            "last": min(page * PAGE_SIZE, total),
-            "page_url": lambda n: with_query("/console/sessions", {**scope, **kept, "page": n}),
+            **paging.context(
+                page, lambda n: with_query("/console/sessions", {**scope, **kept, "page": n})
+            ),
             "clear_url": with_query("/console/sessions", scope),
             "count_links": [
                 (
@@ -363,7 +341,7 @@ def _list_page(
             "outcome_options": [(k, gettext(v)) for k, v in OUTCOMES.items()],
             "state_options": [(k, gettext(v)) for k, v in STATES.items()],
             "state_labels": {k: gettext(v) for k, v in STATES.items()},
-            "back_query": urlencode({**kept, "page": page}),
+            "back_query": urlencode({**kept, "page": page.number}),
             "notice": notice,
         },
         status,
