@@ -84,6 +84,18 @@ class Period:
             return quarter_of(_add_months(self.start, -3))
         return Period(self.kind, self.start - timedelta(days=self.days), self.start)
 
+    def compared(self, today: date) -> Period:
+        """What to set this period beside: the period before, but while this one is still
+        running, only as many of its first days as have passed of this one (1–5 December is
+        compared with 1–5 November, not with all of November)."""
+        before = self.previous()
+        if not self.start <= today < self.last:
+            return before
+        passed = (today - self.start).days + 1
+        return Period(
+            "custom", before.start, min(before.start + timedelta(days=passed), before.end)
+        )
+
     def bounds(self) -> tuple[datetime, datetime]:
         """The period as UTC instants [start, end)."""
         return _utc(self.start), _utc(self.end)

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from .labels import FIVE_SKILLS, REASONS, SKILLS
 from .models import (
     AssistanceSession,
+    AuditEvent,
     Commune,
     DailyLineCount,
     Household,
@@ -367,7 +368,7 @@ class Dashboard:
 
 def dashboard(session: Session, commune: Commune, period: Period, today: date) -> Dashboard:
     code = commune.code
-    previous = period.previous()
+    previous = period.compared(today)
     return Dashboard(
         commune=commune,
         period=period,
@@ -388,6 +389,19 @@ class CommuneRow:
     now: Figures
     before: Figures
     follow_ups: FollowUps
+    demo: bool = False  # `langso seed-demo` loaded it: made-up figures
+
+
+def demo_communes(session: Session, codes: list[str]) -> set[str]:
+    """The communes that hold the demo data (seed-demo records a `demo.loaded` event)."""
+    if not codes:
+        return set()
+    found = session.exec(
+        select(AuditEvent.commune_code).where(
+            AuditEvent.action == "demo.loaded", col(AuditEvent.commune_code).in_(codes)
+        )
+    ).all()
+    return {c for c in found if c}
 
 
 def communes_in_use(session: Session, province: str) -> list[Commune]:
@@ -405,6 +419,9 @@ def rollup(session: Session, province: str, period: Period, today: date) -> list
     communes = communes_in_use(session, province)
     codes = [c.code for c in communes]
     now = indicators(session, codes, period, per_service=False)
-    before = indicators(session, codes, period.previous(), per_service=False)
+    before = indicators(session, codes, period.compared(today), per_service=False)
     due = follow_ups(session, codes, today)
-    return [CommuneRow(c, now[c.code], before[c.code], due[c.code]) for c in communes]
+    demo = demo_communes(session, codes)
+    return [
+        CommuneRow(c, now[c.code], before[c.code], due[c.code], c.code in demo) for c in communes
+    ]

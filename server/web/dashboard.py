@@ -196,7 +196,7 @@ def _headline(board: reports.Dashboard) -> list[dict[str, Any]]:
     ]
     cards.append(
         {
-            "label": gettext("Services completed"),
+            "label": gettext("Share of services finished"),
             "value": percent(now.completion),
             "before": percent(before.completion),
             "change": "",
@@ -376,6 +376,10 @@ def rollup_context(ctx: Ctx, session: Session, province: str) -> dict[str, Any]:
     elif order == "desc":
         rows.reverse()
     keep = choice.period.query() if not choice.errors else {}
+    # The demo commune's made-up figures stay out of the province's totals unless asked for.
+    with_demo = params.get("demo") == "1"
+    if with_demo:
+        keep["demo"] = "1"
 
     def sort_url(key: str) -> str:
         if key == sort:
@@ -395,11 +399,12 @@ def rollup_context(ctx: Ctx, session: Session, province: str) -> dict[str, Any]:
         ("volunteers", gettext("Active volunteers")),
         ("overdue", gettext("Overdue follow-ups")),
     ]
-    total = _totals(rows)
+    counted = [r for r in rows if with_demo or not r.demo]
+    total = _totals(counted)
     return {
         "choice": choice,
         "period_text": period_text(choice.period),
-        "previous_text": period_text(choice.period.previous()),
+        "previous_text": period_text(choice.period.compared(today)),
         "form_action": "/console/province",
         "form_anchor": "#communes",
         **_period_links("/console/province", choice, today, sort=sort, order=order),
@@ -411,7 +416,16 @@ def rollup_context(ctx: Ctx, session: Session, province: str) -> dict[str, Any]:
         "sort": sort,
         "order": order,
         "total": total,
-        "total_overdue": sum(r.follow_ups.overdue for r in rows),
+        "total_overdue": sum(r.follow_ups.overdue for r in counted),
+        "demo_rows": sum(1 for r in rows if r.demo),
+        "with_demo": with_demo,
+        "demo_url": _link(
+            "/console/province",
+            **{**keep, "demo": "" if with_demo else "1"},
+            sort=sort,
+            order=order,
+        )
+        + "#communes",
         "inactive": sum(1 for r in rows if not r.now.active),
         "change": change,
         "percent": percent,
@@ -631,13 +645,14 @@ def indicators_api(ctx: Ctx) -> Response:
                 "follow_ups_open": r.follow_ups.open,
                 "follow_ups_overdue": r.follow_ups.overdue,
                 "previous": figures_json(r.before),
+                "demo": r.demo,
             }
         )
     return JSONResponse(
         {
             "province": {"code": province.code, "name": province.name},
             "period": _period_json(period),
-            "previous_period": _period_json(period.previous()),
+            "previous_period": _period_json(period.compared(today)),
             "generated_at": _iso(utcnow()),
             "communes": communes,
         },
