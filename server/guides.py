@@ -60,7 +60,7 @@ REQUIRED = (
     "source_url",
     "reviewed_on",
 )
-OPTIONAL = ("source_name", "template", "draft")
+OPTIONAL = ("source_name", "template", "draft", "keywords")
 SECTIONS = {"can chuan bi": "documents", "cac buoc": "steps", "khi gap vuong mac": "problems"}
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_TITLE, MAX_SUMMARY, MAX_URL = 160, 300, 500
@@ -127,6 +127,7 @@ class GuideSource:
     steps: list[dict[str, str]]
     problems: list[str]
     hash: str = ""
+    keywords: list[str] = field(default_factory=list)  # other names people type: cccd, bằng lái
     links: list[tuple[str, int]] = field(default_factory=list)  # (slug, line): other guides
 
     def body(self) -> dict[str, Any]:
@@ -140,6 +141,7 @@ class GuideSource:
             "documents": self.documents,
             "steps": self.steps,
             "problems": self.problems,
+            "keywords": self.keywords,
         }
 
     def fingerprint(self) -> str:
@@ -252,6 +254,11 @@ def _check_meta(
     if not isinstance(reviewed, date):
         raise fail(key_lines["reviewed_on"], "'reviewed_on' must be a date like 2026-03-01")
     source_name = text("source_name", 160) if "source_name" in meta else parts.netloc
+    keywords = meta.get("keywords", [])
+    if not isinstance(keywords, list) or not all(
+        isinstance(k, str) and nfc(k) and len(k) <= 60 for k in keywords
+    ):
+        raise fail(key_lines["keywords"], "'keywords' must be a list of short texts")
     return GuideSource(
         slug=slug,
         skill=skill,
@@ -266,6 +273,7 @@ def _check_meta(
         documents=[],
         steps=[],
         problems=[],
+        keywords=[nfc(k) for k in keywords],
     )
 
 
@@ -440,6 +448,7 @@ def load_guides(session: Session, directory: Path = CONTENT_DIR) -> LoadSummary:
         for locale in LOCALES:
             session.add(_version(guide, source, locale))
     session.flush()
+    reindex(session)  # also indexes guides stored before the index existed
     return summary
 
 
@@ -608,12 +617,17 @@ _CURRENT = (
     )
 )
 _CURRENT_ONE = _CURRENT.where(_G.slug == sa.bindparam("slug"))
+_CURRENT_SOME = _CURRENT.where(_G.slug.in_(sa.bindparam("slugs", expanding=True)))
 
 
-def _views(session: Session, locale: str, slug: str | None = None) -> list[GuideView]:
+def _views(
+    session: Session, locale: str, slug: str | None = None, slugs: list[str] | None = None
+) -> list[GuideView]:
     """Published guides in `locale`, falling back to the content's own language."""
     locales = sorted({locale, CONTENT_LOCALE})
-    if slug is None:
+    if slugs is not None:
+        rows = session.execute(_CURRENT_SOME, {"locales": locales, "slugs": slugs}).all()
+    elif slug is None:
         rows = session.execute(_CURRENT, {"locales": locales}).all()
     else:
         rows = session.execute(_CURRENT_ONE, {"locales": locales, "slug": slug}).all()
@@ -700,74 +714,233 @@ def record_feedback(session: Session, slug: str, helpful: bool) -> bool:
 
 
 # --- Search -------------------------------------------------------------------------------
+#
+# The table guide_search (migration 0006) holds the folded words of each current version:
+# title, keywords, summary and the rest. SQLite ranks it with FTS5's bm25 and column weights,
+# PostgreSQL with ts_rank over setweight A/B/C/D. Every query word is optional (OR); guides
+# holding more of them come first, then the rank. The last word may be a word's start (it may
+# still be being typed), and a word of 5 letters or more that no guide holds is replaced by the
+# indexed words one letter away (guide_term), so one typo still finds the guide.
 
 # Both spellings are in use ("đăng ký" / "đăng kí", "lý lịch" / "lí lịch"): compare one form.
 _VARIANTS = {"ky": "ki", "ly": "li", "my": "mi", "ty": "ti", "sy": "si", "hy": "hi"}
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[a-z]+|[0-9]+")  # "muc2" is "muc 2"
+_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+WEIGHTS = {"title": 10.0, "keywords": 8.0, "summary": 4.0, "body": 1.0}  # SQLite bm25
+TYPO_MIN = 5  # a word this long may have one wrong, missing, extra or swapped letter
+MAX_RESULTS = 50
+INDEX_TABLES = ("guide_search", "guide_term")  # made by migration 0006, written here in SQL
 
 
 def _terms(key: str) -> list[str]:
     return [_VARIANTS.get(w, w) for w in _WORD.findall(key)]
 
 
-@dataclass
-class _Match:
-    """How the query words meet one field of a guide."""
-
-    exact: set[int]  # words found as whole words (the last one may be a word's start)
-    weak: set[int]  # words found only at the end of a longer word ("qr" in "vietqr")
-    phrase: bool  # all the words, in order, side by side
-    first: int  # position of the first word found: "Cài VNeID…" is about VNeID more than "…VNeID"
-    coverage: float  # share of the field's words that the query found
-
-    def rank(self) -> tuple[float, ...]:
-        return (len(self.exact), self.phrase, len(self.weak), -self.first, self.coverage)
+def _key(text: str) -> str:
+    """The indexed form of some text: folded words, one spelling of each."""
+    return " ".join(_terms(fold(text)))
 
 
-def _match(words: list[str], tokens: list[str]) -> _Match:
-    present = set(tokens)
-    last = len(words) - 1
-    exact, weak, covered = set(), set(), set()
-    for i, word in enumerate(words):
-        # The last word may still be being typed: let it match the start of a word.
-        starts = [t for t in tokens if i == last and t.startswith(word)]
-        if word in present or starts:
-            exact.add(i)
-            covered.update(starts or [word])
-            continue
-        # Run-together names: VietQR, dichvucong. Short words only inside much longer ones.
-        ends = [t for t in tokens if len(t) >= len(word) + 3 and t.endswith(word)]
-        if len(word) >= 2 and ends:
-            weak.add(i)
-            covered.update(ends)
-    phrase = len(words) > 1 and f" {' '.join(words)} " in f" {' '.join(tokens)} "
-    positions = [i for i, t in enumerate(tokens) if t in covered]
-    first = positions[0] if positions else 1_000  # not found: after any position
-    coverage = len(positions) / len(tokens) if tokens else 0.0
-    return _Match(exact, weak, phrase, first, coverage)
+def _edits(word: str) -> set[str]:
+    """The words one edit away from `word`."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    out |= {a + c + b for a, b in splits for c in _LETTERS}
+    out.discard(word)
+    return out
+
+
+def _index_rows(session: Session, slugs: list[str]) -> list[dict[str, str]]:
+    rows = session.execute(
+        sa.select(_G.slug, _V.locale, _V.title_key, _V.summary, _V.body)
+        .join(GuideVersion, _V.guide_id == _G.id)
+        .where(_G.slug.in_(slugs), _G.published == sa.true(), _V.version == _G.version)
+    ).all()
+    out = []
+    for slug, locale, title_key, summary, body in rows:
+        search = body.get("search", {})
+        out.append(
+            {
+                "slug": slug,
+                "locale": locale,
+                "title": " ".join(_terms(title_key)),
+                "keywords": _key(" ".join(body.get("keywords", []))),
+                "summary": _key(search.get("summary", summary)),
+                "body": _key(search.get("text", "")),
+            }
+        )
+    return out
+
+
+def reindex(session: Session, slugs: list[str] | None = None) -> None:
+    """Bring guide_search in line with the current versions of `slugs` (all guides if None)."""
+    if slugs is None:
+        slugs = list(session.execute(sa.select(_G.slug)).scalars())
+    if not slugs:
+        return
+    conn = session.connection()
+    table = sa.table("guide_search", sa.column("slug"))
+    conn.execute(sa.delete(table).where(table.c.slug.in_(slugs)))
+    rows = _index_rows(session, slugs)
+    if rows:
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                sa.text(
+                    "INSERT INTO guide_search (slug, locale, title, keywords, summary, body, "
+                    "document) VALUES (:slug, :locale, :title, :keywords, :summary, :body, "
+                    "setweight(to_tsvector('simple', :title), 'A') || "
+                    "setweight(to_tsvector('simple', :keywords), 'B') || "
+                    "setweight(to_tsvector('simple', :summary), 'C') || "
+                    "setweight(to_tsvector('simple', :body), 'D'))"
+                ),
+                rows,
+            )
+        else:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO guide_search (slug, locale, title, keywords, summary, body) "
+                    "VALUES (:slug, :locale, :title, :keywords, :summary, :body)"
+                ),
+                rows,
+            )
+    terms = sorted({w for r in rows for f in WEIGHTS for w in r[f].split() if len(w) <= 80})
+    if terms:
+        term = sa.table("guide_term", sa.column("term"))
+        known = set(conn.execute(sa.select(term.c.term).where(term.c.term.in_(terms))).scalars())
+        new = [{"term": t} for t in terms if t not in known]
+        if new:
+            conn.execute(sa.insert(term), new)
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _note_indexed_guides(session: Session, _context: Any) -> None:
+    touched = session.info.setdefault("guides_touched", set())
+    ids = {obj.id for obj in (*session.new, *session.dirty) if isinstance(obj, Guide)}
+    ids |= {obj.guide_id for obj in session.new if isinstance(obj, GuideVersion)}
+    slugs = {obj.slug for obj in (*session.new, *session.dirty) if isinstance(obj, Guide)}
+    session.info["guide_ids_touched"] = session.info.get("guide_ids_touched", set()) | ids
+    touched |= slugs
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _reindex_touched(session: Session) -> None:
+    """Every path that changes a guide (load-guides, the console editor, publishing) commits
+    through a Session: the index follows in the same transaction."""
+    session.flush()
+    ids = session.info.pop("guide_ids_touched", set())
+    slugs = session.info.pop("guides_touched", set())
+    if ids:
+        slugs |= set(session.execute(sa.select(_G.slug).where(_G.id.in_(list(ids)))).scalars())
+    if slugs:
+        reindex(session, sorted(slugs))
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _forget_touched(session: Session) -> None:
+    session.info.pop("guide_ids_touched", None)
+    session.info.pop("guides_touched", None)
+
+
+def _query_words(session: Session, words: list[str]) -> list[tuple[str, list[str]]]:
+    """Each query word with what may stand for it in the index: itself, or its typo fixes."""
+    term = sa.table("guide_term", sa.column("term"))
+    long = [w for w in words if len(w) >= TYPO_MIN]
+    known = set()
+    if long:
+        known = set(session.execute(sa.select(term.c.term).where(term.c.term.in_(long))).scalars())
+    out = []
+    for word in words:
+        options = [word]
+        if len(word) >= TYPO_MIN and word not in known:
+            fixes = sorted(
+                session.execute(
+                    sa.select(term.c.term).where(term.c.term.in_(sorted(_edits(word))))
+                ).scalars()
+            )
+            options += fixes
+        out.append((word, options))
+    return out
+
+
+def _matches(
+    session: Session, alternatives: list[tuple[str, list[str]]], locales: list[str]
+) -> list[Any]:
+    last = len(alternatives) - 1
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        parts = []
+        for i, (_word, options) in enumerate(alternatives):
+            ors = [
+                o + (":*" if i == last and j == 0 and len(o) > 1 else "")
+                for j, o in enumerate(options)
+            ]
+            parts.append("(" + " | ".join(ors) + ")")
+        stmt = sa.text(
+            "SELECT slug, locale, title, keywords, summary, body, "
+            "ts_rank(document, to_tsquery('simple', :q)) AS rank FROM guide_search "
+            "WHERE document @@ to_tsquery('simple', :q) AND locale = ANY(:locales) "
+            "ORDER BY rank DESC LIMIT :limit"
+        )
+        return list(conn.execute(stmt, {"q": " | ".join(parts), "locales": locales, "limit": 200}))
+    parts = []
+    for i, (_word, options) in enumerate(alternatives):
+        parts += [
+            f'"{o}"' + ("*" if i == last and j == 0 and len(o) > 1 else "")
+            for j, o in enumerate(options)
+        ]
+    weights = ", ".join(str(w) for w in WEIGHTS.values())
+    stmt = sa.text(
+        "SELECT slug, locale, title, keywords, summary, body, "
+        f"-bm25(guide_search, 0, 0, {weights}) AS rank FROM guide_search "
+        "WHERE guide_search MATCH :q AND locale IN (SELECT value FROM json_each(:locales)) "
+        "ORDER BY rank DESC LIMIT :limit"
+    )
+    return list(
+        conn.execute(stmt, {"q": " OR ".join(parts), "locales": json.dumps(locales), "limit": 200})
+    )
 
 
 def search_guides(session: Session, query: str, locale: str) -> list[GuideView]:
     """Published guides matching `query`, best first. Marks and case are ignored.
 
-    Guides holding more of the words come first. Among them the title decides, then the summary,
-    then the rest of the text. When some guide holds every word, only such guides are shown.
+    Every word is optional: guides holding more of the words come first, each word counted by
+    the weightiest field holding it (title, then keywords, summary, steps), then the index's
+    rank.
     """
-    words = _terms(fold(query))
+    words = _terms(fold(query))[:12]
     if not words:
         return []
-    ranked = []
-    for view in _views(session, locale):
-        search = view.body.get("search", {})
-        title_tokens = _terms(view.title_key)
-        title = _match(words, title_tokens)
-        summary = _match(words, _terms(search.get("summary", "")))
-        text = _match(words, _terms(search.get("text", "")))
-        found = set().union(*(m.exact | m.weak for m in (title, summary, text)))
-        if not found:
-            continue
-        key = (len(found), title_tokens == words, *title.rank(), *summary.rank(), *text.rank())
-        ranked.append((key, view))
-    ranked.sort(key=lambda r: (*(-k for k in r[0]), r[1].title_key))
-    complete = [r for r in ranked if r[0][0] == len(words)]
-    return [view for _key, view in (complete or ranked)]
+    alternatives = _query_words(session, words)
+    locales = sorted({locale, CONTENT_LOCALE})
+    last = len(words) - 1
+    best: dict[str, tuple[tuple[float, ...], str]] = {}
+    for row in _matches(session, alternatives, locales):
+        fields = {name: set(getattr(row, name).split()) for name in WEIGHTS}
+        title = row.title.split()
+        found = 0.0  # each query word counts by the weightiest field that holds it
+        for i, (_word, options) in enumerate(alternatives):
+            prefix = options[0] if i == last and len(options[0]) > 1 else None
+            found += max(
+                (
+                    weight
+                    for name, weight in WEIGHTS.items()
+                    if any(o in fields[name] for o in options)
+                    or (prefix and any(t.startswith(prefix) for t in fields[name]))
+                ),
+                default=0.0,
+            )
+        phrase = f" {' '.join(words)} "
+        named = phrase in f" {row.title} " or phrase in f" {row.keywords} "
+        wanted = {o for _w, options in alternatives for o in options}
+        covered = sum(1 for t in title if t in wanted) / len(title) if title else 0.0
+        # "Cài VNeID…" is about VNeID more than "Xin phiếu … trên VNeID"
+        first = next((-i for i, t in enumerate(title) if t in wanted), -1000)
+        key = (found, title == words, named, first, covered, float(row.rank), row.locale == locale)
+        if row.slug not in best or key > best[row.slug][0]:
+            best[row.slug] = (key, row.locale)
+    ranked = sorted(best.items(), key=lambda item: (tuple(-k for k in item[1][0]), item[0]))
+    ranked = ranked[:MAX_RESULTS]
+    views = {v.slug: v for v in _views(session, locale, slugs=[slug for slug, _ in ranked])}
+    return [views[slug] for slug, _ in ranked if slug in views]

@@ -493,3 +493,20 @@ def test_missing_fields_are_named(client: TestClient, world: World, db: Database
     assert vi("Write at least one step.") in empty_steps.text
     assert 'aria-invalid="true"' in response.text and "Traceback" not in response.text
     assert count(db, Guide) == 0
+
+
+def test_search_follows_publishing_in_the_console(
+    client: TestClient, world: World, db: Database
+) -> None:
+    from server.guides import search_guides
+
+    login(client, world.phone("coord_a"))
+    slug = create(client)
+    with db.read() as s:
+        assert search_guides(s, "lich tiep cong dan", "vi") == []  # a draft is not found
+    assert edit(client, slug, 1, status="published").status_code == 303
+    with db.read() as s:
+        assert [g.slug for g in search_guides(s, "lich tiep cong dan", "vi")][:1] == [slug]
+    assert edit(client, slug, 2, status="draft").status_code == 303
+    with db.read() as s:
+        assert search_guides(s, "lich tiep cong dan", "vi") == []

@@ -365,11 +365,11 @@ def test_search_without_a_match_is_empty(catalogue: Database, query: str) -> Non
         assert search_guides(s, query, "vi") == []
 
 
-def test_only_guides_with_every_word_when_there_are_some(catalogue: Database) -> None:
+def test_an_unknown_word_does_not_hide_a_good_match(catalogue: Database) -> None:
     with catalogue.read() as s:
         both = search_guides(s, "khai sinh", "vi")
         partial = search_guides(s, "khai sinh xyzzy", "vi")
-    assert [g.slug for g in both] == ["lien-thong-khai-sinh-thuong-tru-bhyt"]
+    assert both[0].slug == "lien-thong-khai-sinh-thuong-tru-bhyt"
     assert partial and partial[0].slug == "lien-thong-khai-sinh-thuong-tru-bhyt"
 
 

@@ -16,6 +16,7 @@ from sqlmodel import SQLModel
 
 from server import accounts
 from server.db import Database
+from server.guides import INDEX_TABLES
 from server.migrate import alembic_config, migrate
 from server.models import Member, Role, Village
 from server.places import load_places
@@ -68,6 +69,13 @@ def database_at(tmp_path, revision: str) -> Iterator[tuple[str, Member]]:
         _drop(cleanup)
 
 
+def _modelled(obj: object, name: str | None, type_: str, *_args: object) -> bool:
+    """The search index (migration 0006: an FTS5 table and its shadow tables on SQLite) is
+    written by server/guides.py in SQL, not by models."""
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", "")
+    return not str(table).startswith(INDEX_TABLES)
+
+
 def test_empty_to_head_matches_the_models_and_back(tmp_path) -> None:
     url, cleanup = _fresh_url(tmp_path)
     try:
@@ -75,7 +83,8 @@ def test_empty_to_head_matches_the_models_and_back(tmp_path) -> None:
         migrate(url)  # running it again changes nothing
         db = Database(url)
         with db.write_engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+            context = MigrationContext.configure(conn, opts={"include_object": _modelled})
+            diff = compare_metadata(context, SQLModel.metadata)
             assert diff == [], "models and migrations disagree: write a migration"
             count = conn.execute(sa.text("SELECT count(*) FROM commune")).scalar()
             assert count == 3321
