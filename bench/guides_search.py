@@ -25,11 +25,12 @@ from ._common import postgres
 
 GENERATED = 500
 ROUNDS = 3
-WORDS = (
+_TEXT = (
     "đăng ký tài khoản hồ sơ giấy tờ điện thoại ứng dụng mật khẩu ngân hàng bảo hiểm thẻ mã "
     "chuyển khoản trả tiền học phí nước điện xe máy ruộng lúa giống phân bón chợ phiên hợp tác "
     "xã thôn bản tổ dân phố công an trạm y tế trường học sổ đỏ đất đai thuế hộ kinh doanh"
-).split()
+)
+WORDS = _TEXT.split()
 TABLE = Path(__file__).parent.parent / "tests" / "search_queries.tsv"
 
 

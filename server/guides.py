@@ -382,6 +382,8 @@ def parse_directory(directory: Path) -> list[GuideSource]:
         raise RuntimeError(f"Directory '{directory}' does not exist")
     sources, problems = [], []
     for path in sorted(directory.glob("*.md")):
+        if path.name == "README.md":  # the notes on writing guides, not a guide
+            continue
         try:
             sources.append(parse_guide(path))
         except GuideError as e:
