@@ -1,23 +1,20 @@
-// The volunteer app: start-up, the store, the router, the bottom bar and the sync badge.
+// The volunteer app: start-up, the routes, the bottom bar and the sync badge. The state is in
+// store.js and the router in router.js, so that screens never import this module.
 
 import { getMeta, setMeta } from "./db.js";
 import { _, formatRelative, loadCatalogue, ngettext, pickLocale } from "./i18n.js";
 import { counts } from "./outbox.js";
 import { bootstrap, flush, onChange, status } from "./sync.js";
-import { h, mount, toast } from "./ui.js";
+import { go, route, setRoutes } from "./router.js";
+import { publish, setSender, store, subscribe } from "./store.js";
+import { h, mount } from "./ui.js";
 import * as home from "./screens/home.js";
 import * as guides from "./screens/guides.js";
 import * as households from "./screens/households.js";
 import * as log from "./screens/log.js";
 import * as more from "./screens/more.js";
 
-export const store = {
-  member: null,
-  boot: { villages: [], services: [], guides: [], commune: null },
-  counts: { waiting: 0, rejected: 0, total: 0 },
-};
-
-const ROUTES = [
+setRoutes([
   [/^#?\/?$/, home.render],
   [/^#\/log(?:\/([\w-]+))?(?:\?household=([\w-]+))?$/, log.render],
   [/^#\/households$/, households.renderList],
@@ -25,40 +22,7 @@ const ROUTES = [
   [/^#\/household\/([\w-]+)$/, households.renderOne],
   [/^#\/guides$/, guides.render],
   [/^#\/more$/, more.render],
-];
-
-export function go(hash) {
-  if (location.hash === hash) route();
-  else location.hash = hash;
-}
-
-async function route() {
-  const main = document.getElementById("screen");
-  for (const [pattern, render] of ROUTES) {
-    const match = location.hash.match(pattern);
-    if (match) {
-      try {
-        await render(main, ...match.slice(1));
-      } catch (error) {
-        mount(main, h("p", { class: "alert", role: "alert" }, _("Something went wrong. Please reload the app.")));
-        console.error(error);
-      }
-      highlightTab();
-      main.focus({ preventScroll: true });
-      return;
-    }
-  }
-  go("#/");
-}
-
-function highlightTab() {
-  const current = location.hash.split("/")[1] || "";
-  for (const link of document.querySelectorAll(".tabs a")) {
-    const tab = link.getAttribute("href").split("/")[1] || "";
-    if (tab === current || (tab === "households" && current === "household")) link.setAttribute("aria-current", "page");
-    else link.removeAttribute("aria-current");
-  }
-}
+]);
 
 export async function refreshBadge() {
   if (!store.member) return;
@@ -71,10 +35,17 @@ export async function refreshBadge() {
   } else if (status.state === "sending") {
     parts.push(h("span", {}, _("Sending…")));
   }
-  parts.push(h("span", { dataset: { waiting: String(waiting) }, class: "waiting" },
-    waiting ? ngettext("%(num)s record waiting", "%(num)s records waiting", waiting) : _("All sent")));
+  // "All sent" only once the server has confirmed what this phone sent; before any send, and
+  // while offline with records waiting, the badge says they are not sent yet.
+  const sentAt = status.lastSentAt;
+  const offline = status.state === "offline" || navigator.onLine === false;
+  let summary;
+  if (waiting) summary = ngettext("%(num)s record waiting", "%(num)s records waiting", waiting);
+  else if (sentAt) summary = _("All sent");
+  else summary = _("Nothing to send yet");
+  parts.push(h("span", { dataset: { waiting: String(waiting) }, class: "waiting" }, summary));
   if (rejected) parts.push(h("a", { href: "#/", class: "warn" }, ngettext("%(num)s needs fixing", "%(num)s need fixing", rejected)));
-  parts.push(h("span", { class: "last-sync" }, lastSent(status.lastSyncAt)));
+  parts.push(h("span", { class: "last-sync" }, waiting && offline ? _("Offline, not sent yet") : lastSent(sentAt)));
   mount(badge, parts);
 }
 
@@ -109,15 +80,9 @@ async function switchMember() {
   if (!data) return;
   await loadStore();
   status.state = "idle";
+  publish("data");
   go("#/");
   if (store.member.id !== before) await sync({ force: true });
-}
-
-export async function saved() {
-  toast(_("Saved on this phone"));
-  if (navigator.storage?.persist) navigator.storage.persist();
-  await refreshBadge();
-  sync();
 }
 
 async function loadBootstrap() {
@@ -204,7 +169,30 @@ async function start() {
     if (data) await loadStore();
   }
   onChange(() => refreshBadge());
-  window.addEventListener("hashchange", route);
+  setSender(sync);
+  // A record saved or answered for, or changes from the server: the badge and the screen shown
+  // follow (a redraw keeps the scroll position and leaves a half-filled form alone).
+  let redrawing = null;
+  let again = false;
+  const redraw = () => {
+    if (redrawing) {
+      again = true;
+      return;
+    }
+    redrawing = route({ redraw: true }).finally(() => {
+      redrawing = null;
+      if (again) {
+        again = false;
+        redraw();
+      }
+    });
+  };
+  subscribe(async (topic) => {
+    if (topic === "data") await loadStore(); // villages may have changed with the data
+    refreshBadge();
+    if (document.body.dataset.ready === "true") redraw();
+  });
+  window.addEventListener("hashchange", () => route());
   step("route");
   await route();
   step("badge");

@@ -4,6 +4,7 @@
 
 import { db } from "./db.js";
 import { uuid7 } from "./ids.js";
+import { publish } from "./store.js";
 
 export const STORE_OF = { session: "sessions", household: "households" };
 
@@ -48,6 +49,7 @@ export async function saveRecord(entity, record, memberId) {
   }
   await tx.objectStore(STORE_OF[entity]).put({ ...record, pending: true });
   await tx.done;
+  publish("outbox");
 }
 
 export async function entriesFor(memberId) {
@@ -89,6 +91,7 @@ export async function acknowledge(results, entriesById) {
     }
   }
   await tx.done;
+  if (results.length) publish("outbox");
 }
 
 // About to send: from now on the payload is frozen (the server may apply it even if the

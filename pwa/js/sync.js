@@ -4,6 +4,7 @@
 
 import { db, getMeta, setMeta } from "./db.js";
 import { acknowledge, entriesFor, markRejected, markSending, postpone, STORE_OF } from "./outbox.js";
+import { publish } from "./store.js";
 import { fold } from "./text.js";
 
 const BATCH = 50; // small: a broken connection costs at most one batch
@@ -13,7 +14,8 @@ const listeners = new Set();
 
 export const status = {
   state: "idle", // idle | sending | offline | paused-auth | paused-forbidden | member-changed | error
-  lastSyncAt: null,
+  lastSyncAt: null, // the last exchange with the server, pull only or not
+  lastSentAt: null, // the last time the server confirmed records this phone sent
   lastError: null,
 };
 
@@ -88,9 +90,11 @@ export async function applyChanges(changes) {
   const database = await db();
   const tx = database.transaction(["households", "sessions", "outbox", "meta"], "readwrite");
   const pending = new Set((await tx.objectStore("outbox").getAll()).map((e) => e.id));
+  let applied = 0;
   for (const [store, items] of [["households", changes.households], ["sessions", changes.sessions]]) {
     for (const item of items || []) {
       if (pending.has(item.id)) continue;
+      applied += 1;
       if (item.deleted) await tx.objectStore(store).delete(item.id);
       else await tx.objectStore(store).put(fromServer(store, item));
     }
@@ -101,8 +105,10 @@ export async function applyChanges(changes) {
     for (const v of changes.villages) byId.set(v.id, v);
     boot.villages = [...byId.values()];
     await tx.objectStore("meta").put(boot, "bootstrap");
+    applied += 1;
   }
   await tx.done;
+  if (applied) publish("data");
 }
 
 async function sendBatches(memberId, force) {
@@ -153,6 +159,10 @@ async function sendBatches(memberId, force) {
       continue;
     }
     await acknowledge(result.results, new Map(batch.map((e) => [e.op_id, e])));
+    if ((result.results || []).some((r) => r.status !== "rejected")) {
+      status.lastSentAt = new Date().toISOString();
+      await setMeta("lastSentAt", status.lastSentAt);
+    }
     await applyChanges(result.changes || {});
     cursor = result.cursor;
     await setMeta("cursor", cursor);
@@ -231,7 +241,8 @@ export async function bootstrap() {
 }
 
 status.lastSyncAt = null;
-getMeta("lastSyncAt").then((v) => {
-  status.lastSyncAt = v;
+Promise.all([getMeta("lastSyncAt"), getMeta("lastSentAt")]).then(([synced, sent]) => {
+  status.lastSyncAt = synced;
+  status.lastSentAt = sent;
   changed();
 });

@@ -1,7 +1,7 @@
 // Labels shared by the screens.
 
 import { _, currentLocale } from "../i18n.js";
-import { store } from "../app.js";
+import { store } from "../store.js";
 
 export function householdLabel(session, householdsById) {
   if (!session.data.household_id) return _("Walk-in");

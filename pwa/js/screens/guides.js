@@ -4,7 +4,7 @@
 import { _, currentLocale, formatNumber } from "../i18n.js";
 import { fold, matches } from "../text.js";
 import { field, h, icon, mount } from "../ui.js";
-import { store } from "../app.js";
+import { store } from "../store.js";
 
 const CACHE = "guides"; // the service worker's guide cache
 

@@ -4,7 +4,7 @@ import { all } from "../db.js";
 import { _, formatDate, formatTime } from "../i18n.js";
 import { entriesFor } from "../outbox.js";
 import { h, icon, mount, todayISO } from "../ui.js";
-import { store } from "../app.js";
+import { store } from "../store.js";
 import { householdLabel, servicesLabel } from "./common.js";
 
 export async function render(main) {

@@ -6,7 +6,8 @@ import { uuid7 } from "../ids.js";
 import { saveRecord } from "../outbox.js";
 import { fold, matches, nfc } from "../text.js";
 import { field, h, icon, mount } from "../ui.js";
-import { go, saved, store } from "../app.js";
+import { go, saved } from "../router.js";
+import { store } from "../store.js";
 import { activeVillages, FIVE_SKILLS, SKILLS, servicesLabel, villageName } from "./common.js";
 import { qrSvg } from "./qr.js";
 

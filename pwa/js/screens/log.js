@@ -7,7 +7,8 @@ import { uuid7 } from "../ids.js";
 import { saveRecord } from "../outbox.js";
 import { maskSecrets, matches, nfc } from "../text.js";
 import { addDays, chips, field, h, icon, mount, todayISO } from "../ui.js";
-import { go, saved, store } from "../app.js";
+import { go, saved } from "../router.js";
+import { store } from "../store.js";
 import { activeVillages, OUTCOMES, REASONS, SKILLS, serviceName } from "./common.js";
 import { scanCode } from "./scan.js";
 

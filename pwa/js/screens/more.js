@@ -4,7 +4,7 @@ import { forgetPersonalData, getMeta, setMeta } from "../db.js";
 import { _, formatNumber, loadCatalogue, ngettext, currentLocale } from "../i18n.js";
 import { entriesFor } from "../outbox.js";
 import { h, icon, mount, toast } from "../ui.js";
-import { store, sync } from "../app.js";
+import { requestSync as sync, store } from "../store.js";
 
 export async function render(main) {
   const entries = await entriesFor(store.member?.id);

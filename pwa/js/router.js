@@ -1,0 +1,69 @@
+// The router: hash routes to screens, and the "saved" step after a screen's save. Screens import
+// go/saved from here; app.js registers the routes, so nothing imports app.js.
+
+import { _ } from "./i18n.js";
+import { publish, requestSync } from "./store.js";
+import { h, mount, toast } from "./ui.js";
+
+let ROUTES = [];
+const rendered = new WeakSet(); // a screen whose form the volunteer has started to fill
+
+export function setRoutes(routes) {
+  ROUTES = routes;
+}
+
+export function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+// Draw the screen of the current hash. `redraw` keeps the scroll position and leaves a screen
+// alone while its form has unsaved input (the volunteer's half-filled form wins).
+export async function route({ redraw = false } = {}) {
+  const main = document.getElementById("screen");
+  if (redraw && main.dataset.dirty === "true") return;
+  const scroll = window.scrollY;
+  for (const [pattern, render] of ROUTES) {
+    const match = location.hash.match(pattern);
+    if (match) {
+      try {
+        await render(main, ...match.slice(1));
+      } catch (error) {
+        mount(main, h("p", { class: "alert", role: "alert" }, _("Something went wrong. Please reload the app.")));
+        console.error(error);
+      }
+      main.dataset.dirty = "false";
+      if (!rendered.has(main)) {
+        rendered.add(main);
+        main.addEventListener("input", () => { main.dataset.dirty = "true"; });
+        main.addEventListener("click", (event) => {
+          // A chip or toggle in a form (the form may redraw itself before the event gets here).
+          const path = event.composedPath();
+          const button = path.find((n) => n.tagName === "BUTTON");
+          if (button && button.type !== "submit" && path.some((n) => n.tagName === "FORM")) main.dataset.dirty = "true";
+        });
+      }
+      highlightTab();
+      if (redraw) window.scrollTo(0, scroll);
+      else main.focus({ preventScroll: true });
+      return;
+    }
+  }
+  go("#/");
+}
+
+function highlightTab() {
+  const current = location.hash.split("/")[1] || "";
+  for (const link of document.querySelectorAll(".tabs a")) {
+    const tab = link.getAttribute("href").split("/")[1] || "";
+    if (tab === current || (tab === "households" && current === "household")) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+export async function saved() {
+  toast(_("Saved on this phone"));
+  if (navigator.storage?.persist) navigator.storage.persist();
+  publish("outbox");
+  requestSync();
+}
