@@ -45,6 +45,7 @@ BOTH = ["GET", "POST"]
 routes = [
     Route("/", public.root, methods=GET),
     Route("/healthz", public.healthz, methods=GET),
+    Route("/favicon.ico", public.favicon, methods=GET),
     Route("/language/{code}", public.language, methods=GET),
     Route("/login", auth.login, methods=BOTH),
     Route("/logout", auth.logout, methods=POST),

@@ -43,6 +43,7 @@ STAFF_ONLY = roles(303, 403, 200, 200, 200)
 MATRIX: dict[tuple[str, str], tuple[dict[str, str], dict[str, int]]] = {
     ("GET", "/"): ({}, everyone(302)),
     ("GET", "/healthz"): ({}, everyone(200)),
+    ("GET", "/favicon.ico"): ({}, everyone(200)),
     ("GET", "/language/{code}"): ({"code": "en"}, everyone(303)),
     ("GET", "/login"): ({}, roles(200, 303, 303, 303, 303)),
     ("POST", "/login"): ({}, everyone(400)),  # empty form: phone missing

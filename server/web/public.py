@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from .. import guides, i18n
+from .. import accounts, guides, i18n
 from ..errors import NotFound
 from ..i18n import pick_locale
 from ..text import nfc
 from . import Ctx, view
 from .auth import safe_next
+from .field import PWA
 from .page_cache import cached
 
 
 @view(public=True)
 def root(ctx: Ctx) -> Response:
-    """Send the visitor to the catalogue in their language (cookie, then Accept-Language)."""
+    """Send the visitor to the catalogue in their language (cookie, then Accept-Language);
+    on a new install with no account yet, to the first setup."""
+    with ctx.db.read() as session:
+        if not accounts.any_member(session):
+            return RedirectResponse("/setup", 302)
     response = RedirectResponse(f"/{pick_locale(ctx.request.scope)}/", 302)
     response.headers["Vary"] = "Accept-Language, Cookie"
     return response
@@ -64,3 +69,12 @@ def healthz(ctx: Ctx) -> Response:
     return JSONResponse(
         {"status": "ok" if ok else "unavailable", "database": ok}, 200 if ok else 503
     )
+
+
+ICON = PWA / "icons" / "icon-192.png"
+
+
+@view(public=True)
+def favicon(ctx: Ctx) -> Response:
+    """Give browsers that ask for /favicon.ico the app's icon."""
+    return FileResponse(ICON, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
