@@ -18,7 +18,7 @@ from .conftest import World, login
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_root_redirects_to_vietnamese_by_default(client: TestClient) -> None:
+def test_root_redirects_to_vietnamese_by_default(client: TestClient, world: World) -> None:
     assert client.get("/").headers["location"] == "/vi/"
 
 
@@ -32,11 +32,13 @@ def test_root_redirects_to_vietnamese_by_default(client: TestClient) -> None:
         (";;;,,q=abc", "/vi/"),
     ],
 )
-def test_root_follows_accept_language(client: TestClient, accept: str, expected: str) -> None:
+def test_root_follows_accept_language(
+    client: TestClient, world: World, accept: str, expected: str
+) -> None:
     assert client.get("/", headers={"accept-language": accept}).headers["location"] == expected
 
 
-def test_cookie_wins_over_accept_language(client: TestClient) -> None:
+def test_cookie_wins_over_accept_language(client: TestClient, world: World) -> None:
     client.cookies.set("lang", "vi")
     response = client.get("/", headers={"accept-language": "en"})
     assert response.headers["location"] == "/vi/"
