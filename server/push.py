@@ -25,6 +25,7 @@ from .config import Settings
 from .db import utcnow
 from .i18n import gettext
 from .models import Member, Notification, PushSubscription
+from .privacy import mask_secrets
 
 TTL_SECONDS = 3 * 86400
 TIMEOUT_SECONDS = 10
@@ -72,7 +73,7 @@ def message(note: Notification) -> dict[str, Any]:
         if note.kind == "session_returned":
             return {
                 "title": gettext("A session was returned to you"),
-                "body": str(note.payload.get("comment", "")),
+                "body": mask_secrets(str(note.payload.get("comment", ""))),
                 "url": f"/app#/log/{note.payload.get('session_id', '')}",
             }
         if note.kind == "guide_published":
@@ -81,7 +82,8 @@ def message(note: Notification) -> dict[str, Any]:
                 "body": str(note.payload.get("title", "")),
                 "url": f"/vi/guides/{note.payload.get('slug', '')}",
             }
-        return {"title": "Làng Số", "body": str(note.payload.get("text", "")), "url": "/app"}
+        body = mask_secrets(str(note.payload.get("text", "")))
+        return {"title": "Làng Số", "body": body, "url": "/app"}
     finally:
         i18n.current_locale.reset(token)
 

@@ -32,6 +32,7 @@ from .models import (
     SessionService,
     Village,
 )
+from .privacy import mask_secrets
 from .sync import SESSION_FIELDS, T_SESSION, lines_of, next_seqs, shapes
 from .text import nfc
 
@@ -161,7 +162,7 @@ def return_to_volunteer(
     comment: str,
     commune_code: str | None = None,
 ) -> AssistanceSession:
-    comment = nfc(comment or "")
+    comment = mask_secrets(nfc(comment or ""))  # it is stored, audited and pushed
     if not comment:
         raise InvalidInput({"comment": gettext("Say what the volunteer should fix.")})
     if len(comment) > COMMENT_MAX:

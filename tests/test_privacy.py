@@ -1,56 +1,38 @@
-"""Masking of ID numbers and one-time codes in notes, on notes volunteers really write."""
+"""Masking of ID numbers and one-time codes in free text, on notes volunteers really write, on
+numbers written every way people write them, and on every path a text takes to be kept or sent."""
 
 from __future__ import annotations
 
+import json
+import random
+import re
 import unicodedata
+import uuid
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlmodel import Session, select
+from starlette.testclient import TestClient
 
+from server import push as push_module
+from server import sync
+from server.db import Database
+from server.models import AssistanceSession, AuditEvent, Household, Notification
 from server.privacy import MASK, mask_secrets
 
+from .conftest import World, login, post
+from .test_console_sessions import add_household, line, log_sessions, op, session_data
+from .test_exports import period_query
+
 M = MASK
-
-NOTES = [
-    # National ID numbers (12 digits, the old CMND has 9), however they are typed.
-    ("CCCD 001122334455, đã cài VNeID mức 1", f"CCCD {M}, đã cài VNeID mức 1"),
-    ("Số định danh: 0011 2233 4455.", f"Số định danh: {M}."),
-    ("cccd 001-122-334-455 của bà Lan", f"cccd {M} của bà Lan"),
-    ("CMND cũ 123.456.789 hết hạn", f"CMND cũ {M} hết hạn"),
-    ("CMND 123456789", f"CMND {M}"),
-    ("0912345678 001122334455", f"0912345678 {M}"),
-    ("Ông Tư (001122334455) cần làm lại thẻ", f"Ông Tư ({M}) cần làm lại thẻ"),
-    # One-time codes, PINs and passwords after the word that names them.
-    ("Bà đọc mã OTP 482913 cho em", f"Bà đọc mã OTP {M} cho em"),
-    ("ma otp: 123456, đã nhắc không đưa OTP cho ai", f"ma otp: {M}, đã nhắc không đưa OTP cho ai"),
-    ("MÃ XÁC THỰC LÀ 5678", f"MÃ XÁC THỰC LÀ {M}"),
-    ("Mã kích hoạt VNeID 123 456", f"Mã kích hoạt VNeID {M}"),
-    ("mã 2468", f"mã {M}"),
-    ("PIN 1234, nhớ đổi", f"PIN {M}, nhớ đổi"),
-    ("code 99887766", f"code {M}"),
-    ("mật khẩu mới 20242024", f"mật khẩu mới {M}"),
-    ("MK: Lan@1985.", f"MK: {M}."),
-    ("password của bác là hoa1960", f"password của bác là {M}"),
-]
-
-UNCHANGED = [
-    "SĐT con trai 0912 345 678, gọi lại sau 5 giờ",
-    "Gọi +84 912 345 678 nếu cần",
-    "Zalo +84912345678",
-    "Mã hồ sơ 000.00.12.H40-240315-0001 đã nộp",
-    "Mã hồ sơ G22.39-250101-000123, chờ kết quả",
-    "Mã hồ sơ 240315 chưa có",
-    "Mã BHXH 0123456789",
-    "Đóng BHYT 1.105.000 đồng cho 3 người",
-    "Giá đất 450.000.000 đồng",
-    "Hẹn ngày 15/3/2026 quay lại, năm sinh 1958",
-    "Hướng dẫn đặt mật khẩu mạnh, không đưa mã OTP cho ai",
-    "mật khẩu 2 lớp đã bật",
-    "mã 123 không đúng",
-    "",
-]
+CASES = json.loads((Path(__file__).parent / "mask_cases.json").read_text(encoding="utf-8"))
+MASKED = [tuple(pair) for pair in CASES["masked"]]
+UNCHANGED = CASES["unchanged"]
 
 
-@pytest.mark.parametrize(("note", "masked"), NOTES)
+@pytest.mark.parametrize(("note", "masked"), MASKED)
 def test_secrets_are_masked(note: str, masked: str) -> None:
     assert mask_secrets(note) == masked
 
@@ -61,7 +43,7 @@ def test_phones_dossier_codes_and_amounts_stay(note: str) -> None:
 
 
 def test_masking_twice_changes_nothing_more() -> None:
-    for note, masked in NOTES:
+    for note, masked in MASKED:
         assert mask_secrets(mask_secrets(note)) == masked
 
 
@@ -73,3 +55,124 @@ def test_decomposed_marks_are_matched_and_returned_composed() -> None:
 def test_no_digit_of_a_masked_id_is_left() -> None:
     masked = mask_secrets("Hộ ông Tư: CCCD 0011.2233.4455 và CCCD vợ 001 122 334 466")
     assert not any(ch.isdigit() for ch in masked), masked
+
+
+# --- Secrets written every way people write them ----------------------------------------------
+
+# Digits of other scripts a phone keyboard or a copy-paste can give: full-width, Arabic-Indic,
+# Devanagari, mathematical bold.
+DIGIT_SETS = (0x30, 0xFF10, 0x0660, 0x0966, 0x1D7CE)
+INVISIBLE = ("", "", "", "", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad")
+SEPARATORS = (" ", ".", "-", " - ", "  ", "–", "\u00a0", " . ")
+ID_WORDS = ("", "CCCD ", "cccd", "CMND:", "Số định danh ", "căn cước ", "CCCD số ", "cmnd ")
+CODE_WORDS = ("OTP ", "mã OTP là ", "Mã xác thực: ", "mã ", "mật khẩu ", "PIN ", "OTP:")
+BEFORE = ("", "Bà Lan đọc ", "Ông Tư: ", "Hộ bà Ánh, ", "Em ghi lại ")
+AFTER = ("", " cho em", ", đã nhắc không đưa cho ai", ".", " rồi", " nhé!")
+
+
+def _written(rnd: random.Random, digits: str, groups: bool) -> str:
+    """`digits` as a person might type them: grouped, in any digit set, with invisible marks."""
+    out = []
+    for i, d in enumerate(digits):
+        if i and (groups and rnd.random() < 0.35):
+            out.append(rnd.choice(SEPARATORS))
+        out.append(chr(rnd.choice(DIGIT_SETS) + int(d)))
+        out.append(rnd.choice(INVISIBLE))
+    return "".join(out).rstrip("\u200b\u200c\u200d\u2060\ufeff\u00ad")
+
+
+def secret_note(seed: int) -> tuple[str, str]:
+    """(a note with one secret in it and no other digit, the secret's ASCII digits)."""
+    rnd = random.Random(seed)
+    kind = rnd.choice(("id", "code", "read_out"))
+    if kind == "id":
+        digits = "".join(rnd.choice("0123456789") for _ in range(rnd.choice((9, 12))))
+        number = rnd.choice(ID_WORDS) + _written(rnd, digits, groups=True)
+    elif kind == "code":
+        digits = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(4, 8)))
+        number = rnd.choice(CODE_WORDS) + _written(rnd, digits, groups=True)
+    else:  # an OTP read out in pairs or one by one, with no word before it
+        digits = "".join(rnd.choice("0123456789") for _ in range(6))
+        size = rnd.choice((1, 2))
+        number = " ".join(digits[i : i + size] for i in range(0, 6, size))
+    return rnd.choice(BEFORE) + number + rnd.choice(AFTER), digits
+
+
+def _no_digit(text: str) -> bool:
+    return not any(ch.isdigit() or unicodedata.normalize("NFKC", ch).isdigit() for ch in text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32))
+def test_no_secret_survives_however_it_is_written(seed: int) -> None:
+    note, _ = secret_note(seed)
+    masked = mask_secrets(note)
+    assert M in masked and _no_digit(masked), (note, masked)
+    assert mask_secrets(masked) == masked
+
+
+def test_a_dossier_code_that_is_an_id_number_is_refused(db: Database, world: World) -> None:
+    sid = uuid.uuid4()
+    bad = session_data(world.village_a, services=[line("dvc_birth", dossier="001203004567")])
+    with db.write() as s:
+        [result] = sync.apply_ops(s, world.vol_a, [op("session", sid, bad)])
+    assert result.status == "rejected"
+    assert "số căn cước" in json.dumps(result.fields, ensure_ascii=False).lower()
+    good = session_data(world.village_a, services=[line("dvc_birth", dossier="H40.99-240315-0001")])
+    with db.write() as s:
+        [result] = sync.apply_ops(s, world.vol_a, [op("session", sid, good)])
+    assert result.status == "applied"
+
+
+def test_secrets_never_reach_the_database_an_export_the_audit_log_or_a_push(
+    client: TestClient, db: Database, world: World
+) -> None:
+    notes = [secret_note(seed)[0] for seed in range(12)]
+    ids = [log_sessions(db, world.vol_a, world.village_a, notes=note)[0] for note in notes]
+    hid = add_household(
+        db, world.vol_a, world.village_a, "TH-1", head_name="Bà Lan CCCD 001203004567"
+    )
+    login(client, world.phone("coord_a"))
+    comment = "Xóa số CCCD ０１２３４５６７８９０１ khỏi ghi chú, OTP 4 8 3 9 2 0 nữa"
+    assert (
+        post(client, f"/console/sessions/{ids[0]}/return", {"comment": comment}).status_code == 303
+    )
+
+    query, _, _ = period_query()
+    export = client.get(f"/console/exports/sessions.csv?{query}").content.decode("utf-8-sig")
+    household_export = client.get(f"/console/households/{hid}/export.json").text
+    with db.read() as s:
+        household = s.get(Household, hid)
+        assert household is not None
+        stored_notes = [_session(s, sid).notes for sid in ids]
+        audit = " ".join(
+            json.dumps(e.detail, ensure_ascii=False) for e in s.exec(select(AuditEvent))
+        )
+        [note] = s.exec(select(Notification)).all()
+        message = push_module.message(note)
+        returned = _session(s, ids[0]).review_comment
+    assert household.head_name == f"Bà Lan CCCD {M}"
+    for text in stored_notes:
+        assert M in text and _no_digit(text), text
+    assert returned == f"Xóa số CCCD {M} khỏi ghi chú, OTP {M} nữa"
+    assert message["body"] == returned and note.payload["comment"] == returned
+    for secret in ("001203004567", "012345678901", "483920"):
+        for where in (export, household_export, audit, json.dumps(message)):
+            assert secret not in _digits_joined(where)
+
+
+def _session(s: Session, sid: uuid.UUID) -> AssistanceSession:
+    row = s.get(AssistanceSession, sid)
+    assert row is not None
+    return row
+
+
+def _digits_joined(text: str) -> str:
+    """Digits of any script as 0-9, invisible marks dropped, separators between digits removed:
+    a secret split by spaces, dots or dashes shows as one run."""
+    key = "".join(
+        str(unicodedata.decimal(ch)) if ch.isdecimal() else ch
+        for ch in unicodedata.normalize("NFKC", text)
+        if unicodedata.category(ch) != "Cf"
+    )
+    return re.sub(r"(?<=[0-9])[\s.\-–]+(?=[0-9])", "", key)

@@ -82,6 +82,15 @@ class ServiceLineIn(_In):
     def _strip_code(cls, value: Any) -> Any:
         return (value.strip() or None) if isinstance(value, str) else value
 
+    @field_validator("dossier_code")
+    @classmethod
+    def _not_an_id_number(cls, value: str | None) -> str | None:
+        # A dossier code has letters or more digits; a bare 9- or 12-digit number is an ID.
+        digits = sum(ch.isdigit() for ch in value or "")
+        if value and re.fullmatch(r"[0-9./-]+", value) and digits in (9, 12):
+            raise PydanticCustomError("id_number", "looks like an ID number")
+        return value
+
     @model_validator(mode="after")
     def _reason_when_not_done(self) -> ServiceLineIn:
         if self.outcome != "done" and self.reason is None:
@@ -180,6 +189,10 @@ def _error_message(err: dict[str, Any]) -> str:
         return gettext("Please enter a whole number.")
     if kind == "reason_required":
         return gettext("Please say why it could not be done.")
+    if kind == "id_number":
+        return gettext(
+            "This looks like an ID number, not a dossier code. Do not write ID numbers here."
+        )
     if kind == "duplicate_service":
         return gettext("Each service can be listed only once.")
     if kind == "date_format":

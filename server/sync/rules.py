@@ -222,7 +222,7 @@ def _household_in(batch: Batch, op: OpIn) -> dict[str, Any]:
     return {
         "village_id": village_id,
         "code": data.code,
-        "head_name": data.head_name,
+        "head_name": mask_secrets(data.head_name),
         "phone": phone,
         "consent_at": iso_utc(consent_at),
         "skills": sorted(set(data.skills)),

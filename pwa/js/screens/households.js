@@ -4,7 +4,7 @@ import { all, get } from "../db.js";
 import { _, formatDate } from "../i18n.js";
 import { uuid7 } from "../ids.js";
 import { saveRecord } from "../outbox.js";
-import { fold, matches, nfc } from "../text.js";
+import { fold, maskSecrets, matches, nfc } from "../text.js";
 import { field, h, icon, mount } from "../ui.js";
 import { go, saved } from "../router.js";
 import { store } from "../store.js";
@@ -81,7 +81,7 @@ export async function renderNew(main, values = {}, errors = {}, duplicates = nul
 
 async function saveNew(main, v, shownDuplicates) {
   const errors = {};
-  const headName = nfc(v.head_name);
+  const headName = maskSecrets(nfc(v.head_name)); // never an ID number, even in a name field
   const phone = v.phone.replace(/[\s.-]/g, "");
   if (!v.village_id) errors.village = _("Choose the village.");
   if (!headName) errors.head_name = _("Please enter a name.");

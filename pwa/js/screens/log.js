@@ -14,6 +14,8 @@ import { scanCode } from "./scan.js";
 
 const MINUTES = [5, 10, 15, 30, 60];
 const DOSSIER = /^[A-Za-z0-9./-]{1,40}$/;
+// A bare 9- or 12-digit number is a citizen ID, not a dossier code (the server refuses it too).
+const looksLikeId = (code) => /^[0-9./-]+$/.test(code) && [9, 12].includes(code.replace(/\D/g, "").length);
 let form = null;
 
 function localInputValue(date) {
@@ -268,6 +270,9 @@ function validate() {
   form.services.forEach((line, i) => {
     if (line.outcome !== "done" && !line.reason) errors[`line${i}`] = _("Choose why it was not done.");
     if (line.dossier_code && !DOSSIER.test(line.dossier_code)) errors[`dossier${i}`] = _("Letters, digits, dots, dashes or slashes only.");
+    else if (line.dossier_code && looksLikeId(line.dossier_code)) {
+      errors[`dossier${i}`] = _("This looks like an ID number, not a dossier code. Do not write ID numbers here.");
+    }
   });
   const when = new Date(form.occurred_at);
   if (Number.isNaN(when.getTime())) errors.when = _("Enter the date and time.");
