@@ -6,6 +6,7 @@ Plain functions over a session: the web handlers and the CLI both call them.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -24,8 +25,15 @@ from .text import fold, nfc
 
 SESSION_DAYS = 30
 INVITATION_HOURS = 72
-THROTTLE_LIMIT = 5
 THROTTLE_WINDOW = timedelta(minutes=15)
+# Wrong passwords allowed per window, by what they are counted against. The volunteers of a
+# commune often share one carrier NAT address, so one person's mistakes count against their
+# phone number at that address; the address alone has a far higher ceiling (a script trying
+# many numbers), and a browser that signed in before is counted on its own (a device cookie).
+THROTTLE_LIMITS = {"pair": 5, "phone": 20, "addr": 100, "device": 5, "vote": 30}
+THROTTLE_LIMIT = THROTTLE_LIMITS["pair"]
+DEVICE_DAYS = 365
+DEVICE_COOKIE = "langso_device"
 NAME_MAX = 80
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 
@@ -227,6 +235,8 @@ def accept_invitation(session: Session, token: str, password: str, confirm: str)
     if check.problem or check.member is None or check.invitation is None:
         raise InvalidInput({"token": check.problem or ""})
     check_password(password, confirm)
+    # A new password ends every session the old one opened (a lost phone, a shared one).
+    end_all_sessions(session, check.member.id)
     check.member.password_hash = hash_password(password)
     check.member.updated_at = utcnow()
     check.invitation.used_at = utcnow()
@@ -254,23 +264,48 @@ def authenticate(session: Session, phone: str, password: str) -> Member | None:
     return member
 
 
-def throttle_keys(phone: str, address: str) -> list[str]:
-    return [f"phone:{phone}"[:80], f"addr:{address}"[:80]]
+def throttle_keys(phone: str, address: str, device: str | None = None) -> list[str]:
+    """What a failed sign-in counts against. `device`: the id of a device cookie that this
+    phone number signed in with before (`device_id`), whose failures are counted on their own
+    so that nobody else's can lock that browser out."""
+    if device:
+        return [f"device:{device}"[:80]]
+    return [f"pair:{phone}|{address}"[:80], f"phone:{phone}"[:80], f"addr:{address}"[:80]]
+
+
+def device_cookie(secret_key: str, phone: str) -> str:
+    """A cookie value that says "this browser signed in as `phone`": a random id and its MAC."""
+    device = secrets.token_urlsafe(12)
+    return f"{device}.{_device_mac(secret_key, device, phone)}"
+
+
+def device_id(secret_key: str, phone: str, cookie: str | None) -> str | None:
+    """The device id in `cookie` when it was given to this phone number, else None."""
+    device, _, mac = (cookie or "").partition(".")
+    if not device or len(cookie or "") > 100:
+        return None
+    return device if hmac.compare_digest(mac, _device_mac(secret_key, device, phone)) else None
+
+
+def _device_mac(secret_key: str, device: str, phone: str) -> str:
+    digest = hmac.new(secret_key.encode(), f"device|{device}|{phone}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
 
 
 def retry_after(session: Session, keys: list[str], now: datetime | None = None) -> int:
-    """Seconds to wait if any key had THROTTLE_LIMIT failures in the window, else 0."""
+    """Seconds to wait if any key had its limit of failures in the window, else 0."""
     now = now or utcnow()
     since = now - THROTTLE_WINDOW
     wait = 0
     for key in keys:
+        limit = THROTTLE_LIMITS[key.partition(":")[0]]
         times = session.exec(
             select(LoginAttempt.at)
             .where(LoginAttempt.key == key, col(LoginAttempt.at) > since)
             .order_by(col(LoginAttempt.at).desc())
-            .limit(THROTTLE_LIMIT)
+            .limit(limit)
         ).all()
-        if len(times) >= THROTTLE_LIMIT:
+        if len(times) >= limit:
             oldest = min(times)
             wait = max(wait, int((oldest + THROTTLE_WINDOW - now).total_seconds()) + 1)
     return wait
@@ -284,8 +319,10 @@ def record_failure(session: Session, keys: list[str]) -> None:
     session.execute(delete(LoginAttempt).where(col(LoginAttempt.at) < now - THROTTLE_WINDOW * 4))
 
 
-def clear_failures(session: Session, key: str) -> None:
-    session.execute(delete(LoginAttempt).where(col(LoginAttempt.key) == key))
+def clear_failures(session: Session, keys: list[str]) -> None:
+    """A correct password forgives that number's (and that device's) mistakes, not the address's."""
+    kept = [k for k in keys if not k.startswith("addr:")]
+    session.execute(delete(LoginAttempt).where(col(LoginAttempt.key).in_(kept)))
 
 
 def start_session(session: Session, member: Member, user_agent: str = "") -> str:

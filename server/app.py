@@ -17,7 +17,7 @@ from . import errors
 from .config import ROOT, Settings
 from .db import Database
 from .i18n import LocaleMiddleware
-from .security import CSRFMiddleware, SecurityHeadersMiddleware
+from .security import CSRFMiddleware, SecurityHeadersMiddleware, TextMiddleware
 from .templating import make_templates
 from .web import (
     api,
@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(CompressionMiddleware),
             Middleware(SecurityHeadersMiddleware, https_only=settings.https_only),
             Middleware(LocaleMiddleware),
+            Middleware(TextMiddleware),
             Middleware(CSRFMiddleware, https_only=settings.https_only, base_url=settings.base_url),
         ],
         exception_handlers={

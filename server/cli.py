@@ -20,7 +20,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "server.asgi:app",
         host=args.host or settings.host,
         port=args.port or settings.port,
-        proxy_headers=True,
+        # X-Forwarded-For only from the proxies named in FORWARDED_ALLOW_IPS (README).
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         workers=1,
     )
     return 0
@@ -93,6 +95,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
     from .accounts import tidy
+    from .guides import media_in_use
+    from .media import remove_unsaved
     from .push import configured, deliver
 
     if not configured(settings):
@@ -103,6 +107,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             with db.write() as session:
                 done = deliver(session, settings)
                 tidy(session)
+                used = media_in_use(session)
+            remove_unsaved(settings.var_dir, used)  # pictures of previews never saved
             if done.sent or done.failed or done.gone:
                 print(f"sent {done.sent}, failed {done.failed}, gone {done.gone}", flush=True)
             if args.once:

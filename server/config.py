@@ -36,6 +36,11 @@ class Settings:
     vapid_private_key: str = ""
     vapid_public_key: str = ""
     vapid_subject: str = ""
+    # Proxies whose X-Forwarded-For is believed ("127.0.0.1", "10.0.0.5,10.0.0.6"); none by
+    # default, so the sign-in throttle counts the address that really connected.
+    forwarded_allow_ips: str = ""
+    # More push-service hosts to accept beside the browsers' own ("push.example.org").
+    push_hosts: tuple[str, ...] = ()
     var_dir: Path = field(default=VAR_DIR)
 
     @classmethod
@@ -54,6 +59,10 @@ class Settings:
             "vapid_private_key": os.environ.get("VAPID_PRIVATE_KEY", ""),
             "vapid_public_key": os.environ.get("VAPID_PUBLIC_KEY", ""),
             "vapid_subject": os.environ.get("VAPID_SUBJECT", ""),
+            "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "").strip(),
+            "push_hosts": tuple(
+                h.strip().lower() for h in os.environ.get("PUSH_HOSTS", "").split(",") if h.strip()
+            ),
             "var_dir": var_dir,
         }
         values.update(overrides)

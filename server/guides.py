@@ -946,3 +946,22 @@ def search_guides(session: Session, query: str, locale: str) -> list[GuideView]:
     ranked = ranked[:MAX_RESULTS]
     views = {v.slug: v for v in _views(session, locale, slugs=[slug for slug, _ in ranked])}
     return [views[slug] for slug, _ in ranked if slug in views]
+
+
+_MEDIA_NAME = re.compile(r"\b[0-9a-f]{32}\b")
+
+
+def media_in_use(session: Session) -> set[str]:
+    """The picture names any version of any guide uses (old versions too: they can be restored)."""
+    used: set[str] = set()
+    for (body,) in session.execute(sa.select(GuideVersion.body)):
+        used.update(_MEDIA_NAME.findall(json.dumps(body)))
+    return used
+
+
+def exists(session: Session, slug: str) -> bool:
+    """Whether a published guide has this address."""
+    found = session.execute(
+        sa.select(Guide.id).where(Guide.slug == slug, Guide.published == sa.true())
+    ).first()
+    return found is not None

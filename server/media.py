@@ -8,8 +8,10 @@ from __future__ import annotations
 import io
 import re
 import secrets
+import time
 import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -17,14 +19,16 @@ from PIL import Image, ImageOps
 from .i18n import gettext
 
 MAX_BYTES = 8 * 1024 * 1024
-# A 50-megapixel phone photo is the largest we expect; anything bigger is refused before it is
-# decoded, so a small file declaring a huge picture cannot fill the memory.
-MAX_PIXELS = 50_000_000
+# At most 40 megapixels, well above a guide's needs; anything bigger is
+# refused from its header, before it is decoded: a 49 MP picture took ~290 MB to decode, and a
+# small file declaring a huge picture cannot fill the memory.
+MAX_PIXELS = 40_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 WIDTHS = (360, 720)
 MAX_RATIO = 8  # height / width: a long screenshot, not a 720 × 50,000 strip
 FORMATS = ("JPEG", "PNG", "WEBP")
 QUALITY = 80
+_NAME = re.compile(r"[0-9a-f]{32}")  # store()'s names
 CACHE_MAX_AGE = 365 * 86400  # names are never reused: a file never changes
 
 IMAGE_NAME = re.compile(r"^[0-9a-f]{32}$")
@@ -142,3 +146,28 @@ def served_path(var_dir: Path, filename: str) -> Path | None:
         return None
     path = media_dir(var_dir) / filename
     return path if path.is_file() else None
+
+
+UNSAVED_AFTER = timedelta(days=1)
+
+
+def remove_unsaved(var_dir: Path, used: set[str], older_than: timedelta = UNSAVED_AFTER) -> int:
+    """Remove the files of pictures no guide version names (uploaded for a preview, never
+    saved) once they are `older_than`; an editor still at work keeps theirs. Returns how many
+    pictures went."""
+    folder = media_dir(var_dir)
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than.total_seconds()
+    gone: set[str] = set()
+    for path in folder.iterdir():
+        name = path.name.split("-", 1)[0].split(".", 1)[0]
+        if name in used or not _NAME.fullmatch(name):
+            continue
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                gone.add(name)
+        except FileNotFoundError:
+            continue
+    return len(gone)

@@ -8,12 +8,17 @@ subscription the push service calls gone (404/410) is deleted.
 
 from __future__ import annotations
 
+import fnmatch
+import ipaddress
 import json
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+import requests
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 from py_vapid.utils import b64urlencode
@@ -30,6 +35,58 @@ from .privacy import mask_secrets
 TTL_SECONDS = 3 * 86400
 TIMEOUT_SECONDS = 10
 MAX_ATTEMPTS = 5
+
+# The push services browsers subscribe with (Chrome and Android, Firefox, Edge, Safari). The
+# worker posts only to these, so a member cannot make the server call into its own network;
+# PUSH_HOSTS adds more (an operator's own relay, a test service).
+PUSH_HOSTS = (
+    "fcm.googleapis.com",
+    "android.googleapis.com",
+    "*.push.services.mozilla.com",
+    "*.notify.windows.com",
+    "web.push.apple.com",
+    "*.push.apple.com",
+)
+
+
+def endpoint_problem(endpoint: str, settings: Settings, resolve: bool = True) -> str | None:
+    """Why the worker must not post to `endpoint`, or None. An allow-listed https host whose
+    every address is a public one; a name that does not resolve now is let through when
+    `resolve` is False (subscribing on a LAN without internet) and refused when sending."""
+    try:
+        parts = urlsplit(endpoint)
+        host = (parts.hostname or "").lower().rstrip(".")
+        port = parts.port or 443
+    except ValueError:
+        return "not a URL"
+    if host in settings.push_hosts:
+        return None  # named by the operator: trusted as it is
+    if parts.scheme != "https" or parts.username or parts.password:
+        return "not https"
+    try:
+        ipaddress.ip_address(host)
+        return "an IP address"
+    except ValueError:
+        pass
+    if not any(fnmatch.fnmatchcase(host, pattern) for pattern in PUSH_HOSTS):
+        return "not a push service"
+    try:
+        found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return "does not resolve" if resolve else None
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            return "a private address"
+    return None
+
+
+class _NoRedirects(requests.Session):
+    """A redirect from a push service is not followed: it could point anywhere."""
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs["allow_redirects"] = False
+        return super().request(*args, **kwargs)
 
 
 def new_vapid_keys() -> tuple[str, str]:
@@ -101,6 +158,7 @@ def deliver(session: Session, settings: Settings, limit: int = 200) -> Delivery:
     if not configured(settings):
         return done
     vapid = Vapid02.from_raw(settings.vapid_private_key.encode())
+    no_redirects = _NoRedirects()
     now = utcnow()
     notes = session.exec(
         select(Notification)
@@ -119,6 +177,9 @@ def deliver(session: Session, settings: Settings, limit: int = 200) -> Delivery:
         payload = json.dumps(message(note), ensure_ascii=False)
         errors = []
         for device in devices:
+            if problem := endpoint_problem(device.endpoint, settings):
+                errors.append(f"refused: {problem}")  # checked again at each send
+                continue
             try:
                 webpush(
                     {
@@ -131,16 +192,17 @@ def deliver(session: Session, settings: Settings, limit: int = 200) -> Delivery:
                     ttl=TTL_SECONDS,
                     timeout=TIMEOUT_SECONDS,
                     headers={"Urgency": "normal"},
+                    requests_session=no_redirects,
                 )
             except WebPushException as e:
                 status = e.response.status_code if e.response is not None else None
                 if status in (404, 410):
                     session.delete(device)
                     done.gone += 1
-                else:
-                    errors.append(f"{status}: {e.message}"[:200])
+                else:  # the status only: what the remote side says is not ours to keep
+                    errors.append(f"HTTP {status}")
             except Exception as e:  # network trouble: try again later
-                errors.append(str(e)[:200])
+                errors.append(type(e).__name__)
         if errors and len(errors) == len(devices):
             note.attempts += 1
             note.last_error = errors[0]

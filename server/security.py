@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import render_error
 from .i18n import gettext
+from .text import decodes
 
 CSRF_COOKIE = "langso_csrf"
 CSRF_FIELD = "csrf_token"
@@ -259,3 +260,26 @@ class CSRFMiddleware:
             return {"type": "http.disconnect"}
 
         await response(scope, noop_receive, send)
+
+
+class TextMiddleware:
+    """Refuse, before any view runs, a path or query string that is not UTF-8 or holds a NUL
+    (percent-encoded): 400 with the usual page or JSON error, never a 500 further in. Bodies are
+    checked where they are parsed (`web.view`, the sync API)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (
+            decodes(scope.get("raw_path") or scope["path"].encode("utf-8", "replace"))
+            and decodes(scope.get("query_string", b""), form=True)
+        ):
+            await self.app(scope, receive, send)
+            return
+        response = render_error(Request(scope), 400, unreadable_message())
+        await response(scope, receive, send)
+
+
+def unreadable_message() -> str:
+    return gettext("Some of the text sent has characters that cannot be read. Type it again.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import unquote_to_bytes
 
 # đ/Đ have no decomposition; Ð (U+00D0) and Ɖ (U+0189) are look-alikes typed by some keyboards.
 _D_MAP = str.maketrans({"đ": "d", "Đ": "d", "Ð": "d", "Ɖ": "d", "ɖ": "d"})
@@ -28,3 +29,40 @@ def fold(value: str) -> str:
 def matches(query: str, key: str) -> bool:
     """True when every word of the folded query occurs in the folded key."""
     return all(word in key for word in fold(query).split())
+
+
+# --- Text that can be read and stored ----------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unreadable(value: object, nul: bool = True) -> str | None:
+    """Where `value` (a str, or JSON's lists and dicts of them, keys too) holds text no database
+    keeps: a lone UTF-16 surrogate ("\\ud800" in JSON) or, with `nul`, a NUL character.
+    Returns the path of the first such text ("" for `value` itself, "services.0.service"), or
+    None when all of it is fine."""
+    if isinstance(value, str):
+        return "" if _SURROGATE.search(value) or (nul and "\x00" in value) else None
+    items: list[tuple[object, object]] = []
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    for key, item in items:
+        if isinstance(key, str) and unreadable(key, nul) is not None:
+            return key.encode("utf-8", "backslashreplace").decode()
+        where = unreadable(item, nul)
+        if where is not None:
+            return f"{key}.{where}" if where else str(key)
+    return None
+
+
+def decodes(raw: bytes, form: bool = False) -> bool:
+    """Whether percent-encoded `raw` (a path, a query string, a form body) is UTF-8 without NUL."""
+    if form:
+        raw = raw.replace(b"+", b" ")
+    try:
+        text = unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return "\x00" not in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import datetime
 from pathlib import Path
 
 import cairosvg
@@ -13,8 +14,10 @@ from PIL import Image
 from sqlmodel import select
 from starlette.testclient import TestClient
 
+from server import accounts
 from server.db import Database
 from server.guides import CONTENT_DIR, load_guides, parse_directory
+from server.i18n import TZ
 from server.models import Guide, GuideVersion
 
 from .conftest import COMMUNE_A, post
@@ -249,6 +252,27 @@ def test_feedback_is_counted_once_per_browser(client: TestClient, catalogue: Dat
     assert '<div class="answers" hidden>' in thanks and '<p class="thanks">' in thanks
 
 
+def test_feedback_counts_again_the_next_day(client: TestClient, catalogue: Database) -> None:
+    url = f"/guides/{SLUG}/feedback"
+    client.cookies.set("langso_helpful", "2026-01-01", path=f"/guides/{SLUG}/")
+    assert post(client, url, {"helpful": "yes"}).status_code == 303
+    assert counts(catalogue, SLUG) == (1, 0)
+    assert post(client, url, {"helpful": "yes"}).status_code == 303
+    assert counts(catalogue, SLUG) == (1, 0)
+
+
+def test_a_script_dropping_its_cookie_cannot_stuff_the_count(app, catalogue: Database) -> None:
+    limit = accounts.THROTTLE_LIMITS["vote"]
+    with TestClient(app, follow_redirects=False, client=("100.64.1.1", 4000)) as script:
+        for _ in range(limit + 20):
+            script.cookies.clear()
+            assert post(script, f"/guides/{SLUG}/feedback", {"helpful": "no"}).status_code == 303
+    assert counts(catalogue, SLUG) == (0, limit)
+    with TestClient(app, follow_redirects=False, client=("100.64.1.2", 4000)) as neighbour:
+        assert post(neighbour, f"/guides/{SLUG}/feedback", {"helpful": "yes"}).status_code == 303
+    assert counts(catalogue, SLUG) == (1, limit)  # another address still counts
+
+
 def test_feedback_from_other_browsers_adds_up(app, catalogue: Database) -> None:
     for answer in ("yes", "no", "no"):
         with TestClient(app, follow_redirects=False) as browser:
@@ -260,7 +284,8 @@ def test_feedback_from_other_browsers_adds_up(app, catalogue: Database) -> None:
 def test_feedback_keeps_no_personal_data(client: TestClient, catalogue: Database) -> None:
     response = post(client, f"/guides/{SLUG}/feedback", {"helpful": "yes"})
     cookie = response.headers["set-cookie"]
-    assert cookie.startswith("langso_helpful=1;") and "HttpOnly" in cookie
+    today = datetime.now(TZ).date().isoformat()  # the day only: a new vote tomorrow
+    assert cookie.startswith(f"langso_helpful={today};") and "HttpOnly" in cookie
     assert response.headers["location"].startswith("/vi/")  # the page's language by default
 
 

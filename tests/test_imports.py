@@ -103,3 +103,24 @@ def test_import_reports_rejected_records(client: TestClient, world: World, db: D
     assert response.status_code == 200
     assert "1 bản ghi mới đã lưu" in response.text and "1 bản ghi không lưu được" in response.text
     assert count(db) == 1
+
+
+def test_the_audit_log_says_who_imported_for_whom_and_which_records(
+    client: TestClient, world: World, db: Database
+) -> None:
+    login(client, world.phone("coord_a"))
+    content = exported(world, world.vol_a.id, n=2)
+    upload(client, content)
+    upload(client, content)
+    with db.read() as s:
+        first, second = s.exec(
+            select(AuditEvent).where(AuditEvent.action == "import.unsent").order_by(AuditEvent.id)
+        ).all()
+        stored = {str(x.id) for x in s.exec(select(AssistanceSession)).all()}
+    assert first.actor_id == world.coord_a.id and first.target_id == str(world.vol_a.id)
+    assert set(first.detail["records"]) == stored and second.detail["records"] == []
+    page = client.get("/console/audit?action=import.unsent").text
+    assert "Nhập dữ liệu chưa gửi" in page
+    assert "Cho Nguyễn Văn Tình: 2 mới, 0 đã nhận trước đó, 0 không lưu được" in page
+    assert "Cho Nguyễn Văn Tình: 0 mới, 2 đã nhận trước đó, 0 không lưu được" in page
+    assert "Phạm Điều Phối" in page  # who imported

@@ -32,9 +32,10 @@ def b64(data: bytes) -> str:
 
 
 class PushService:
-    """A push service on localhost: records what it receives, answers 201 or 410 by path."""
+    """A push service on localhost: records what it receives, answers 201 or 410 by path, or
+    the `answer` it was given (status, headers, body)."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer: tuple[int, dict[str, str], bytes] | None = None) -> None:
         self.received: list[tuple[str, dict[str, str], bytes]] = []
         service = self
 
@@ -43,6 +44,14 @@ class PushService:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 service.received.append((self.path, headers, body))
+                if answer:
+                    self.send_response(answer[0])
+                    for name, value in answer[1].items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(answer[2])))
+                    self.end_headers()
+                    self.wfile.write(answer[2])
+                    return
                 self.send_response(410 if self.path.startswith("/gone") else 201)
                 self.end_headers()
 
@@ -62,6 +71,7 @@ def push_settings(settings):
         vapid_private_key=private,
         vapid_public_key=public,
         vapid_subject="mailto:ops@langso.example",
+        push_hosts=("127.0.0.1",),  # the fake push service, named by the operator's setting
     )
 
 
@@ -78,7 +88,8 @@ def test_subscribe_and_unsubscribe_from_the_app(
 ) -> None:
     login(client, world.phone("vol_a"))
     _, p256dh, auth = subscriber()
-    body = {"endpoint": "https://push.example/abc", "keys": {"p256dh": p256dh, "auth": b64(auth)}}
+    endpoint = "https://fcm.googleapis.com/fcm/send/abc:APA91b"
+    body = {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": b64(auth)}}
     headers = {"X-CSRF-Token": csrf(client)}
     assert client.post("/api/v1/push/subscribe", json=body, headers=headers).status_code == 200
     assert client.post("/api/v1/push/subscribe", json=body, headers=headers).status_code == 200
@@ -170,6 +181,74 @@ def test_claims_are_fresh_for_every_message(db: Database, world: World, push_set
         claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
         audiences.append(claims["aud"])
     assert audiences == [first.url, second.url]
+
+
+REFUSED = [
+    "https://10.0.0.1/push",
+    "https://127.0.0.1:8000/x",
+    "https://[::1]/x",
+    "https://169.254.169.254/latest/meta-data",
+    "https://localhost/x",
+    "https://metadata.google.internal/x",
+    "https://push.example/abc",  # not a push service browsers use
+    "http://fcm.googleapis.com/fcm/send/x",  # not https
+    "https://user:pw@fcm.googleapis.com/fcm/send/x",
+    "https://fcm.googleapis.com.evil.example/x",
+    "https://[::ffff:10.0.0.1]/x",
+]
+
+
+def test_only_the_browsers_push_services_are_accepted(client: TestClient, world: World) -> None:
+    login(client, world.phone("vol_a"))
+    _, p256dh, auth = subscriber()
+    headers = {"X-CSRF-Token": csrf(client)}
+    keys = {"p256dh": p256dh, "auth": b64(auth)}
+    for endpoint in REFUSED:
+        body = {"endpoint": endpoint, "keys": keys}
+        refused = client.post("/api/v1/push/subscribe", json=body, headers=headers)
+        assert refused.status_code == 400, endpoint
+        assert (
+            refused.json()["error"]["fields"]["endpoint"]
+            == "Đây không phải địa chỉ nhận thông báo."
+        )
+    for endpoint in (
+        "https://updates.push.services.mozilla.com/wpush/v2/gAAAA",
+        "https://wns2-par02p.notify.windows.com/w/?token=BQYAAA",
+        "https://web.push.apple.com/QGuQyavXutnMH",
+    ):
+        body = {"endpoint": endpoint, "keys": keys}
+        assert client.post("/api/v1/push/subscribe", json=body, headers=headers).status_code == 200
+
+
+def test_the_worker_checks_again_follows_no_redirect_and_keeps_no_remote_text(
+    db: Database, world: World, push_settings
+) -> None:
+    """A subscription that got in some other way (an older version, a database edit) is
+    refused at send time; a redirect is not followed; a remote error body is not kept."""
+    inside = PushService()  # what an attacker wants the worker to reach
+    redirecting = PushService((307, {"Location": f"{inside.url}/admin"}, b""))
+    chatty = PushService((500, {}, b"nginx 1.2.3 internal-db-7 secret banner"))
+    _key, p256dh, auth = subscriber()
+    port = inside.server.server_port
+    members = [world.vol_a.id, world.vol_b.id, world.coord_a.id]
+    endpoints = [f"https://localhost:{port}/x", f"{redirecting.url}/r", f"{chatty.url}/c"]
+    with db.write() as s:
+        for member, endpoint in zip(members, endpoints, strict=True):
+            s.add(
+                PushSubscription(member_id=member, endpoint=endpoint, p256dh=p256dh, auth=b64(auth))
+            )
+            push.queue(s, member, "guide_published", {"slug": "x", "title": "Mới"})
+    with db.write() as s:
+        done = push.deliver(s, push_settings)
+    assert done.failed == 3 and inside.received == []
+    assert len(redirecting.received) == 1 and len(chatty.received) == 1
+    with db.read() as s:
+        errors = {n.member_id: n.last_error for n in s.exec(select(Notification))}
+    assert errors == {
+        world.vol_a.id: "refused: not a push service",
+        world.vol_b.id: "HTTP 307",
+        world.coord_a.id: "HTTP 500",
+    }
 
 
 def test_nothing_is_sent_without_keys(db: Database, world: World, settings) -> None:

@@ -4,7 +4,9 @@ a clear message and leaves nothing behind (no file, no version)."""
 from __future__ import annotations
 
 import io
+import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from server.models import Guide, GuideVersion
 
 from .conftest import World, csrf, login
 from .test_guide_editor import create, form, versions, vi
+from .test_push import _cli
 
 GPS_IFD, MAKE, MODEL, ORIENTATION = 0x8825, 0x010F, 0x0110, 0x0112
 
@@ -198,6 +201,13 @@ BAD = [
         id="bomb-64-megapixels",
     ),
     pytest.param(
+        picture("PNG", (7000, 7000), mode="1"),
+        "anh-lon.png",
+        "image/png",
+        "This picture has too many pixels. Choose a smaller one.",
+        id="49-megapixels",
+    ),
+    pytest.param(
         picture("PNG", (100, 1000)),
         "dai.png",
         "image/png",
@@ -270,3 +280,33 @@ def test_media_serves_only_generated_names(
     response = client.get(f"/media/{name}")
     assert response.status_code == 404
     assert "bí mật" not in response.text and "half written" not in response.text
+
+
+def test_the_worker_removes_pictures_of_previews_never_saved(
+    client: TestClient, world: World, db: Database, settings: Settings
+) -> None:
+    login(client, world.phone("coord_a"))
+
+    def previewed() -> str:
+        page = upload(
+            client,
+            "/console/guides/new",
+            picture("PNG", (80, 40)),
+            "a.png",
+            "image/png",
+            op="preview",
+        )
+        [name] = re.findall(r'name="image-1" value="([0-9a-f]{32})"', page.text)
+        return name
+
+    saved, abandoned, fresh = previewed(), previewed(), previewed()
+    create(client, **{"image-1": saved})
+    two_days_ago = time.time() - 2 * 86400
+    for path in media_files(settings):
+        if not path.name.startswith(fresh):
+            os.utime(path, (two_days_ago, two_days_ago))
+    result = _cli(["worker", "--once"], settings, settings.var_dir)
+    assert result.returncode == 0, result.stderr
+    left = {path.name.split("-")[0] for path in media_files(settings)}
+    assert abandoned not in left and left == {saved, fresh}  # an editor at work keeps theirs
+    assert client.get(f"/media/{saved}-360.webp").status_code == 200

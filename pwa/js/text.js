@@ -3,8 +3,11 @@
 
 const D_MAP = { "đ": "d", "Đ": "d", "Ð": "d", "Ɖ": "d", "ɖ": "d" };
 
+// A half emoji (a lone surrogate, left by a cut at maxlength) becomes U+FFFD: the server
+// refuses text it cannot store.
 export function nfc(value) {
-  return (value || "").normalize("NFC").replace(/\s+/g, " ").trim();
+  const text = value || "";
+  return (text.toWellFormed ? text.toWellFormed() : text).normalize("NFC").replace(/\s+/g, " ").trim();
 }
 
 export function fold(value) {

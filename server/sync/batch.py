@@ -21,6 +21,8 @@ from sqlmodel import Session
 
 from ..db import utcnow
 from ..models import Member
+from ..security import unreadable_message
+from ..text import unreadable
 from .inputs import APPLIED, DUPLICATE, REJECTED, OpIn, Result, fields_of
 from .records import Author, Batch, Record
 from .rules import apply_one, to_uuid
@@ -102,7 +104,15 @@ def _apply(
     sent: list[str | None] = []  # op_id as the phone wrote it: the results echo it unchanged
     for i, raw in enumerate(ops):
         op_id = raw.get("op_id") if isinstance(raw, dict) else None
-        sent.append(op_id if isinstance(op_id, str) else None)
+        readable = isinstance(op_id, str) and unreadable(op_id) is None
+        sent.append(op_id if readable else None)
+        # A lone surrogate can be neither stored nor sent back: the op is refused before any
+        # lookup, with the field named, and the phone shows it to the volunteer to fix.
+        where = unreadable(raw, nul=False)
+        if where is not None:
+            where = where.removeprefix("data.")
+            results[i] = Result(sent[i], REJECTED, None, "invalid", {where: unreadable_message()})
+            continue
         try:
             parsed.append((i, OpIn.model_validate(raw)))
         except ValidationError as e:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -21,6 +21,8 @@ from ..db import Database
 from ..errors import BadRequest, Forbidden, Unauthorized
 from ..i18n import gettext
 from ..models import AuthSession, Member, Role
+from ..security import unreadable_message
+from ..text import decodes, unreadable
 
 SESSION_COOKIE = "langso_session"
 MAX_JSON_BYTES = 256 * 1024
@@ -88,15 +90,26 @@ def view(*roles: Role, public: bool = False) -> Callable[[Handler], Callable[[Re
             if request.method == "POST" and content_type.startswith(
                 ("application/x-www-form-urlencoded", "multipart/form-data")
             ):
+                urlencoded = content_type.startswith("application/x-www-form-urlencoded")
+                if urlencoded and not decodes(await request.body(), form=True):
+                    raise BadRequest(unreadable_message())
                 async with request.form() as form:
+                    texts = [
+                        (v.filename or "") if isinstance(v, UploadFile) else v
+                        for _, v in form.multi_items()
+                    ]
+                    if unreadable(texts) is not None:
+                        raise BadRequest(unreadable_message())
                     ctx.form = form
                     return await run_in_threadpool(_run, fn, ctx, roles, public)
             if request.method == "POST" and content_type.startswith("application/json"):
                 body = await request.body()
                 try:
                     ctx.data = json.loads(body)
-                except (ValueError, UnicodeDecodeError) as e:
+                except (ValueError, UnicodeDecodeError, RecursionError) as e:
                     raise BadRequest(gettext("The data sent is not valid JSON.")) from e
+                if unreadable(ctx.data) is not None:
+                    raise BadRequest(unreadable_message())
             return await run_in_threadpool(_run, fn, ctx, roles, public)
 
         endpoint.roles = roles  # type: ignore[attr-defined]

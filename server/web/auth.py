@@ -74,7 +74,10 @@ def login(ctx: Ctx) -> Response:
         phone = accounts.clean_phone(raw_phone)
     except InvalidInput as e:
         return again(400, e.fields)
-    keys = accounts.throttle_keys(phone, address)
+    device = accounts.device_id(
+        ctx.settings.secret_key, phone, ctx.request.cookies.get(accounts.DEVICE_COOKIE)
+    )
+    keys = accounts.throttle_keys(phone, address, device)
     with ctx.db.write() as session:
         wait = accounts.retry_after(session, keys)
         if wait:
@@ -91,12 +94,22 @@ def login(ctx: Ctx) -> Response:
         elif not member.active:
             problem = gettext("This account has been turned off. Ask your coordinator.")
         else:
-            accounts.clear_failures(session, keys[0])
+            accounts.clear_failures(session, keys)
             problem = ""
     if problem:
         return again(401 if member is None else 403, {"form": problem})
     assert member is not None
-    return signed_in(ctx, member, safe_next(next_url, home_for(member)))
+    response = signed_in(ctx, member, safe_next(next_url, home_for(member)))
+    if device is None:  # from now on this browser is not held back by others' mistakes
+        response.set_cookie(
+            accounts.DEVICE_COOKIE,
+            accounts.device_cookie(ctx.settings.secret_key, phone),
+            max_age=accounts.DEVICE_DAYS * 86400,
+            httponly=True,
+            samesite="lax",
+            secure=ctx.settings.https_only,
+        )
+    return response
 
 
 @view(public=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from datetime import datetime
 from typing import Any
 
 import segno
@@ -11,10 +12,10 @@ from cachetools import LRUCache
 from markupsafe import Markup, escape
 from starlette.responses import RedirectResponse, Response
 
-from .. import guides, i18n
+from .. import accounts, guides, i18n
 from ..errors import BadRequest, NotFound
 from ..guides import GuideView
-from ..i18n import gettext
+from ..i18n import TZ, gettext
 from . import Ctx, view
 from .page_cache import cached
 
@@ -119,7 +120,8 @@ def qr(ctx: Ctx) -> Response:
 
 @view(public=True)
 def feedback(ctx: Ctx) -> Response:
-    """Count one yes or no for a guide, at most once per browser, then go back to the guide."""
+    """Count one yes or no for a guide, at most once a day per browser and a few dozen times per
+    address (so a script cannot stuff the count), then go back to the guide."""
     slug = ctx.request.path_params["slug"]
     if not guides.SLUG.match(slug):
         raise NotFound()
@@ -129,18 +131,25 @@ def feedback(ctx: Ctx) -> Response:
     lang = ctx.field("lang", 5)
     if lang not in i18n.LOCALES:
         lang = i18n.current_locale.get()
-    already = ctx.request.cookies.get(FEEDBACK_COOKIE) == "1"
+    today = datetime.now(TZ).date().isoformat()
+    already = ctx.request.cookies.get(FEEDBACK_COOKIE) == today
     if not already:
+        address = ctx.request.client.host if ctx.request.client else "unknown"
+        keys = [f"vote:{address}"[:80]]
         with ctx.db.write() as session:
-            counted = guides.record_feedback(session, slug, answer == "yes")
+            if accounts.retry_after(session, keys):
+                counted = guides.exists(session, slug)  # thanked, not counted
+            else:
+                counted = guides.record_feedback(session, slug, answer == "yes")
+                accounts.record_failure(session, keys)  # one more vote from this address
         if not counted:
             raise NotFound()
     response = RedirectResponse(f"/{lang}/guides/{slug}?feedback=thanks#feedback", 303)
     # No personal data: one cookie, sent back only to this guide's feedback address.
     response.set_cookie(
         FEEDBACK_COOKIE,
-        "1",
-        max_age=365 * 86400,
+        today,
+        max_age=2 * 86400,
         path=f"/guides/{slug}/",
         samesite="lax",
         secure=ctx.settings.https_only,

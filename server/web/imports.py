@@ -61,6 +61,13 @@ def import_unsent(ctx: Ctx) -> Response:
             for start in range(0, len(ops), CHUNK):
                 results += sync.apply_ops(session, author, ops[start : start + CHUNK])
             counts = Counter(r.status for r in results)
+            # Who imported, for whom, and which records: the records keep the volunteer as
+            # their author (a member of this commune, checked above), the audit log the rest.
+            written = [
+                str(op.get("id"))
+                for op, r in zip(ops, results, strict=True)
+                if r.status in (sync.APPLIED, sync.CONFLICT) and isinstance(op, dict)
+            ]
             session.add(
                 AuditEvent(
                     actor_id=ctx.me.id,
@@ -68,7 +75,11 @@ def import_unsent(ctx: Ctx) -> Response:
                     target_type="member",
                     target_id=str(author.id),
                     commune_code=author.commune_code,
-                    detail=dict(counts),
+                    detail={
+                        **dict(counts),
+                        "volunteer": author.name,
+                        "records": written[:500],
+                    },
                 )
             )
     except BadRequest as e:

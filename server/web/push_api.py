@@ -16,7 +16,11 @@ def _subscription(ctx: Ctx) -> tuple[str, str, str]:
     keys = data.get("keys") if isinstance(data.get("keys"), dict) else {}
     p256dh, auth = keys.get("p256dh"), keys.get("auth")
     fields = {}
-    if not isinstance(endpoint, str) or not endpoint.startswith("https://") or len(endpoint) > 1000:
+    if (
+        not isinstance(endpoint, str)
+        or len(endpoint) > 1000
+        or push.endpoint_problem(endpoint, ctx.settings, resolve=False)
+    ):
         fields["endpoint"] = gettext("This is not a push address.")
     if not isinstance(p256dh, str) or not 20 <= len(p256dh) <= 200:
         fields["keys.p256dh"] = gettext("This value is not valid.")

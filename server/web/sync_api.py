@@ -22,6 +22,7 @@ from ..errors import AppError, BadRequest, Conflict, Forbidden, TooLarge
 from ..i18n import gettext
 from ..models import Member, Role
 from ..security import csrf_token
+from ..text import unreadable
 from . import Ctx, etag_matches, view
 
 MEMBERS = (Role.volunteer, Role.coordinator, Role.admin)
@@ -224,6 +225,6 @@ def _parse(raw: bytes) -> tuple[int, list[Any], str | None]:
     if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
         raise BadRequest(fields={"cursor": gettext("This must be a whole number, 0 or more.")})
     member = data.get("member")
-    if member is not None and not isinstance(member, str):
+    if member is not None and (not isinstance(member, str) or unreadable(member) is not None):
         raise BadRequest(fields={"member": gettext("This is not a valid identifier.")})
     return cursor, ops, member

@@ -98,6 +98,8 @@ def test_repeat_household_is_logged_in_four_taps(
     ]
     for tap in taps:
         tap.first.click()
+        if tap is taps[1]:  # a slow phone redraws the form with the household chosen
+            expect(page.locator(".picked-name")).to_contain_text("Trần Văn Lộc")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Hôm nay")
     eventually(lambda: count_sessions(db) == 2)
     with db.read() as s:
