@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 # đ/Đ have no decomposition; Ð (U+00D0) and Ɖ (U+0189) are look-alikes typed by some keyboards.
@@ -55,6 +56,17 @@ def unreadable(value: object, nul: bool = True) -> str | None:
         if where is not None:
             return f"{key}.{where}" if where else str(key)
     return None
+
+
+def without_nul(value: Any) -> Any:
+    """`value` (JSON's str, lists and dicts) with every NUL character removed, keys too."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    return value
 
 
 def decodes(raw: bytes, form: bool = False) -> bool:

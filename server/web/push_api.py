@@ -52,6 +52,21 @@ def key(ctx: Ctx) -> Response:
 def subscribe(ctx: Ctx) -> Response:
     """Remember this device for notifications.
     ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [endpoint, keys]
+            properties:
+              endpoint: {type: string, format: uri, maxLength: 1000}
+              keys:
+                type: object
+                required: [p256dh, auth]
+                properties:
+                  p256dh: {type: string, minLength: 20, maxLength: 200}
+                  auth: {type: string, minLength: 8, maxLength: 100}
     responses:
       "200":
         description: Saved.
@@ -68,6 +83,15 @@ def subscribe(ctx: Ctx) -> Response:
 def unsubscribe(ctx: Ctx) -> Response:
     """Forget this device.
     ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [endpoint]
+            properties:
+              endpoint: {type: string, format: uri}
     responses:
       "200":
         description: Forgotten.
