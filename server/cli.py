@@ -97,20 +97,24 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from .accounts import tidy
     from .guides import media_in_use
     from .media import remove_unsaved
-    from .push import configured, deliver
+    from .push import CLAIM, configured, deliver
 
     if not configured(settings):
         print("push is not set up (VAPID_* are empty): notifications stay queued")
     db = Database(settings.database_url)
     try:
         while True:
+            # Several workers may run (a province's machines): each claims its own notifications.
+            while True:
+                done = deliver(db, settings)
+                if done.sent or done.failed or done.gone:
+                    print(f"sent {done.sent}, failed {done.failed}, gone {done.gone}", flush=True)
+                if done.sent + done.failed < CLAIM:
+                    break
             with db.write() as session:
-                done = deliver(session, settings)
                 tidy(session)
                 used = media_in_use(session)
             remove_unsaved(settings.var_dir, used)  # pictures of previews never saved
-            if done.sent or done.failed or done.gone:
-                print(f"sent {done.sent}, failed {done.failed}, gone {done.gone}", flush=True)
             if args.once:
                 return 0
             time.sleep(args.every)

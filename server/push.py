@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from . import i18n
 from .config import Settings
-from .db import utcnow
+from .db import Database, utcnow
 from .i18n import gettext
 from .models import Member, Notification, PushSubscription
 from .privacy import mask_secrets
@@ -152,41 +152,72 @@ class Delivery:
     gone: int = 0
 
 
-def deliver(session: Session, settings: Settings, limit: int = 200) -> Delivery:
-    """Send due notifications to every device of their member."""
+CLAIM = 50  # notifications one worker takes at a time
+LEASE = timedelta(minutes=30)  # a worker that dies while sending: another retries after this
+
+
+@dataclass
+class _Claimed:
+    id: uuid.UUID
+    payload: str
+    attempts: int
+    devices: list[tuple[uuid.UUID, str, str, str]]  # id, endpoint, p256dh, auth
+
+
+def deliver(db: Database, settings: Settings, limit: int = CLAIM) -> Delivery:
+    """Send due notifications to every device of their member.
+
+    Safe with several workers and never holds the database while it waits on the network:
+    a short transaction claims due notifications (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite
+    writes one at a time) by moving their `send_after` a lease ahead, the sending happens
+    outside any transaction, and a second short transaction records the outcome."""
     done = Delivery()
     if not configured(settings):
         return done
+    now = utcnow()
+    with db.write() as session:
+        notes = session.exec(
+            select(Notification)
+            .where(
+                col(Notification.sent_at).is_(None),
+                Notification.send_after <= now,
+                Notification.attempts < MAX_ATTEMPTS,
+            )
+            .order_by(col(Notification.created_at))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        claimed = []
+        for note in notes:
+            devices = session.exec(
+                select(PushSubscription).where(PushSubscription.member_id == note.member_id)
+            ).all()
+            claimed.append(
+                _Claimed(
+                    note.id,
+                    json.dumps(message(note), ensure_ascii=False),
+                    note.attempts,
+                    [(d.id, d.endpoint, d.p256dh, d.auth) for d in devices],
+                )
+            )
+            note.send_after = now + LEASE
+            session.add(note)
+    if not claimed:
+        return done
     vapid = Vapid02.from_raw(settings.vapid_private_key.encode())
     no_redirects = _NoRedirects()
-    now = utcnow()
-    notes = session.exec(
-        select(Notification)
-        .where(
-            col(Notification.sent_at).is_(None),
-            Notification.send_after <= now,
-            Notification.attempts < MAX_ATTEMPTS,
-        )
-        .order_by(col(Notification.created_at))
-        .limit(limit)
-    ).all()
-    for note in notes:
-        devices = session.exec(
-            select(PushSubscription).where(PushSubscription.member_id == note.member_id)
-        ).all()
-        payload = json.dumps(message(note), ensure_ascii=False)
+    outcomes: list[tuple[_Claimed, list[str]]] = []
+    gone: list[uuid.UUID] = []
+    for note in claimed:
         errors = []
-        for device in devices:
-            if problem := endpoint_problem(device.endpoint, settings):
+        for device_id, endpoint, p256dh, auth in note.devices:
+            if problem := endpoint_problem(endpoint, settings):
                 errors.append(f"refused: {problem}")  # checked again at each send
                 continue
             try:
                 webpush(
-                    {
-                        "endpoint": device.endpoint,
-                        "keys": {"p256dh": device.p256dh, "auth": device.auth},
-                    },
-                    payload,
+                    {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}},
+                    note.payload,
                     vapid_private_key=vapid,
                     vapid_claims={"sub": settings.vapid_subject},  # fresh: webpush mutates it
                     ttl=TTL_SECONDS,
@@ -197,22 +228,34 @@ def deliver(session: Session, settings: Settings, limit: int = 200) -> Delivery:
             except WebPushException as e:
                 status = e.response.status_code if e.response is not None else None
                 if status in (404, 410):
-                    session.delete(device)
-                    done.gone += 1
+                    gone.append(device_id)
                 else:  # the status only: what the remote side says is not ours to keep
                     errors.append(f"HTTP {status}")
             except Exception as e:  # network trouble: try again later
                 errors.append(type(e).__name__)
-        if errors and len(errors) == len(devices):
-            note.attempts += 1
-            note.last_error = errors[0]
-            note.send_after = now + timedelta(minutes=5 * 2**note.attempts)
-            done.failed += 1
-        else:
-            note.sent_at = now
-            note.last_error = "" if devices else "no device"
-            done.sent += 1
-        session.add(note)
+        outcomes.append((note, errors))
+    finished = utcnow()
+    with db.write() as session:
+        for device_id in gone:
+            device = session.get(PushSubscription, device_id)
+            if device is not None:
+                session.delete(device)
+        done.gone = len(gone)
+        for claim, errors in outcomes:
+            row = session.get(Notification, claim.id)
+            if row is None:
+                continue
+            if errors and len(errors) == len(claim.devices):
+                row.attempts = claim.attempts + 1
+                row.last_error = errors[0]
+                row.send_after = finished + timedelta(minutes=5 * 2**row.attempts)
+                done.failed += 1
+            else:
+                row.sent_at = finished
+                row.send_after = finished
+                row.last_error = "" if claim.devices else "no device"
+                done.sent += 1
+            session.add(row)
     return done
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,35 @@ def test_no_checkpointer_on_postgresql() -> None:
             assert s.execute(sa.text("SELECT 1")).scalar() == 1
     finally:
         db.dispose()
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="needs TEST_DATABASE_URL")
+def test_the_server_recovers_when_postgresql_kills_its_connections(
+    client, db: Database, world
+) -> None:
+    """A failover or an operator's pg_terminate_backend: the next requests get fresh
+    connections (pool pre-ping), no 5xx stays, and a sync sent again is stored once."""
+    from .conftest import csrf, login
+    from .test_sync import op, session_data
+
+    login(client, world.phone("vol_a"))
+    for _ in range(3):
+        assert client.get("/api/v1/me").status_code == 200
+    ops = [op("session", uuid.uuid4(), session_data(world.village_a)) for _ in range(5)]
+    body = {"cursor": 0, "ops": ops}
+    with sa.create_engine(db.write_engine.url).connect() as admin:
+        killed = admin.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    assert killed and killed >= 1
+    assert client.get("/api/v1/me").status_code == 200
+    headers = {"X-CSRF-Token": csrf(client)}
+    for _ in range(2):  # the phone sends again after a lost answer
+        answer = client.post("/api/v1/sync", json=body, headers=headers)
+        assert answer.status_code == 200, answer.text[:300]
+    with db.read() as s:
+        stored = s.execute(sa.text("SELECT count(*) FROM assistance_session")).scalar()
+    assert stored == 5

@@ -188,3 +188,18 @@ def test_js_catalogue_carries_the_po_plural_rule() -> None:
     assert vi["messages"]["Log a session"] == "Ghi lượt hỗ trợ"
     assert vi["messages"]["Today"] == "Hôm nay"  # the shell's own words, re-translated by JS
     assert "Invite a member" not in vi["messages"]  # console words stay on the server
+
+
+def test_the_vietnamese_interface_uses_plain_words() -> None:
+    """Words a villager knows: "mục" (an item on the phone), not the clerk's "bản ghi"; a
+    coordinator settles "hai bản khác nhau", not "phiên bản"."""
+    from babel.messages.pofile import read_po
+
+    path = Path(__file__).resolve().parent.parent / "locales" / "vi" / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as f:
+        catalogue = read_po(f)
+    texts = [
+        " ".join(m.string) if isinstance(m.string, tuple) else m.string for m in catalogue if m.id
+    ]
+    assert [t for t in texts if "bản ghi" in t] == []
+    assert "Chọn phiên bản" not in texts

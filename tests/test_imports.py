@@ -66,9 +66,9 @@ def test_import_twice_stores_once(client: TestClient, world: World, db: Database
     login(client, world.phone("coord_a"))
     content = exported(world, world.vol_a.id)
     first = upload(client, content)
-    assert first.status_code == 200 and "3 bản ghi mới đã lưu" in first.text
+    assert first.status_code == 200 and "3 mục mới đã lưu" in first.text
     second = upload(client, content)
-    assert second.status_code == 200 and "3 bản ghi đã nhận trước đó" in second.text
+    assert second.status_code == 200 and "3 mục đã nhận trước đó" in second.text
     assert count(db) == 3
     with db.read() as s:
         sessions = s.exec(select(AssistanceSession)).all()
@@ -101,7 +101,7 @@ def test_import_reports_rejected_records(client: TestClient, world: World, db: D
     data["ops"][1]["data"]["occurred_at"] = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     response = upload(client, json.dumps(data).encode())
     assert response.status_code == 200
-    assert "1 bản ghi mới đã lưu" in response.text and "1 bản ghi không lưu được" in response.text
+    assert "1 mục mới đã lưu" in response.text and "1 mục không lưu được" in response.text
     assert count(db) == 1
 
 

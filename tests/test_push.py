@@ -10,8 +10,9 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import http_ece
 import pytest
@@ -35,7 +36,9 @@ class PushService:
     """A push service on localhost: records what it receives, answers 201 or 410 by path, or
     the `answer` it was given (status, headers, body)."""
 
-    def __init__(self, answer: tuple[int, dict[str, str], bytes] | None = None) -> None:
+    def __init__(
+        self, answer: tuple[int, dict[str, str], bytes] | None = None, delay: float = 0
+    ) -> None:
         self.received: list[tuple[str, dict[str, str], bytes]] = []
         service = self
 
@@ -44,6 +47,7 @@ class PushService:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 service.received.append((self.path, headers, body))
+                time.sleep(delay)  # a push service far away: workers overlap
                 if answer:
                     self.send_response(answer[0])
                     for name, value in answer[1].items():
@@ -58,7 +62,7 @@ class PushService:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -73,6 +77,10 @@ def push_settings(settings):
         vapid_subject="mailto:ops@langso.example",
         push_hosts=("127.0.0.1",),  # the fake push service, named by the operator's setting
     )
+
+
+def add_device(s, member_id, endpoint: str, p256dh: str, auth: bytes) -> None:  # type: ignore[no-untyped-def]
+    s.add(PushSubscription(member_id=member_id, endpoint=endpoint, p256dh=p256dh, auth=b64(auth)))
 
 
 def subscriber() -> tuple[ec.EllipticCurvePrivateKey, str, bytes]:
@@ -112,30 +120,15 @@ def test_delivery_reaches_the_push_service_encrypted(
     service = PushService()
     key, p256dh, auth = subscriber()
     with db.write() as s:
-        s.add(
-            PushSubscription(
-                member_id=world.vol_a.id,
-                endpoint=f"{service.url}/ok/1",
-                p256dh=p256dh,
-                auth=b64(auth),
-            )
-        )
-        s.add(
-            PushSubscription(
-                member_id=world.vol_a.id,
-                endpoint=f"{service.url}/gone/2",
-                p256dh=p256dh,
-                auth=b64(auth),
-            )
-        )
+        add_device(s, world.vol_a.id, f"{service.url}/ok/1", p256dh, auth)
+        add_device(s, world.vol_a.id, f"{service.url}/gone/2", p256dh, auth)
         push.queue(
             s,
             world.vol_a.id,
             "session_returned",
             {"session_id": "abc", "comment": "Thiếu mã hồ sơ"},
         )
-    with db.write() as s:
-        done = push.deliver(s, push_settings)
+    done = push.deliver(db, push_settings)
     assert (done.sent, done.gone) == (1, 1)
     _path, headers, body = next(r for r in service.received if r[0].startswith("/ok"))
     assert headers["ttl"] == str(3 * 86400) and headers["urgency"] == "normal"
@@ -153,8 +146,7 @@ def test_delivery_reaches_the_push_service_encrypted(
         note = s.exec(select(Notification)).one()
     assert endpoints == [f"{service.url}/ok/1"]  # the gone one was forgotten
     assert note.sent_at is not None
-    with db.write() as s:
-        assert push.deliver(s, push_settings).sent == 0  # delivered once
+    assert push.deliver(db, push_settings).sent == 0  # delivered once
 
 
 def test_claims_are_fresh_for_every_message(db: Database, world: World, push_settings) -> None:
@@ -164,17 +156,9 @@ def test_claims_are_fresh_for_every_message(db: Database, world: World, push_set
     _key, p256dh, auth = subscriber()
     with db.write() as s:
         for service in (first, second):
-            s.add(
-                PushSubscription(
-                    member_id=world.vol_a.id,
-                    endpoint=f"{service.url}/ok",
-                    p256dh=p256dh,
-                    auth=b64(auth),
-                )
-            )
+            add_device(s, world.vol_a.id, f"{service.url}/ok", p256dh, auth)
         push.queue(s, world.vol_a.id, "guide_published", {"slug": "x", "title": "Mới"})
-    with db.write() as s:
-        push.deliver(s, push_settings)
+    push.deliver(db, push_settings)
     audiences = []
     for service in (first, second):
         token = service.received[0][1]["authorization"].split("t=")[1].split(",")[0]
@@ -234,12 +218,9 @@ def test_the_worker_checks_again_follows_no_redirect_and_keeps_no_remote_text(
     endpoints = [f"https://localhost:{port}/x", f"{redirecting.url}/r", f"{chatty.url}/c"]
     with db.write() as s:
         for member, endpoint in zip(members, endpoints, strict=True):
-            s.add(
-                PushSubscription(member_id=member, endpoint=endpoint, p256dh=p256dh, auth=b64(auth))
-            )
+            add_device(s, member, endpoint, p256dh, auth)
             push.queue(s, member, "guide_published", {"slug": "x", "title": "Mới"})
-    with db.write() as s:
-        done = push.deliver(s, push_settings)
+    done = push.deliver(db, push_settings)
     assert done.failed == 3 and inside.received == []
     assert len(redirecting.received) == 1 and len(chatty.received) == 1
     with db.read() as s:
@@ -254,9 +235,48 @@ def test_the_worker_checks_again_follows_no_redirect_and_keeps_no_remote_text(
 def test_nothing_is_sent_without_keys(db: Database, world: World, settings) -> None:
     with db.write() as s:
         push.queue(s, world.vol_a.id, "guide_published", {"slug": "x", "title": "Mới"})
-    with db.write() as s:
-        assert push.deliver(s, settings).sent == 0
+    assert push.deliver(db, settings).sent == 0
+    with db.read() as s:
         assert s.exec(select(Notification)).one().sent_at is None  # stays queued
+
+
+def test_two_workers_at_once_send_each_notification_once(
+    db: Database, world: World, push_settings, tmp_path
+) -> None:
+    """A province runs a worker on each of two machines: neither sends what the other took,
+    and neither holds the database while it waits on the push service."""
+    service = PushService(delay=0.02)
+    _key, p256dh, auth = subscriber()
+    with db.write() as s:
+        add_device(s, world.vol_a.id, f"{service.url}/ok", p256dh, auth)
+        for i in range(80):
+            push.queue(s, world.vol_a.id, "guide_published", {"slug": f"g{i}", "title": "Mới"})
+    env = {
+        **os.environ,
+        "DATABASE_URL": push_settings.database_url,
+        "LANGSO_VAR": str(tmp_path),
+        "SECRET_KEY": "x",
+        "VAPID_PRIVATE_KEY": push_settings.vapid_private_key,
+        "VAPID_PUBLIC_KEY": push_settings.vapid_public_key,
+        "VAPID_SUBJECT": push_settings.vapid_subject,
+        "PUSH_HOSTS": "127.0.0.1",
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "server", "worker", "--once"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=120) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    assert len(service.received) == 80  # each one once, between the two workers
+    with db.read() as s:
+        notes = s.exec(select(Notification)).all()
+    assert all(n.sent_at is not None for n in notes) and len(notes) == 80
 
 
 def _cli(args: list[str], settings, tmp_path) -> subprocess.CompletedProcess:

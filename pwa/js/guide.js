@@ -53,13 +53,26 @@ function vietnameseVoice() {
 
 function readAloud(guide) {
   const button = guide.querySelector("[data-action=read]");
-  if (!button || !("speechSynthesis" in window)) return;
-  // Shown only when the phone can speak Vietnamese; voices may arrive after the page loads.
+  const noVoice = guide.querySelector(".no-voice");
+  if (!button) return;
+  if (!("speechSynthesis" in window)) {
+    if (noVoice) noVoice.hidden = false;
+    return;
+  }
+  // Shown only when the phone can speak Vietnamese; voices may arrive after the page loads,
+  // so the hint that says how to add one waits a moment before it shows.
+  let waited = false;
   const update = () => {
-    button.hidden = !vietnameseVoice();
+    const voice = vietnameseVoice();
+    button.hidden = !voice;
+    if (noVoice) noVoice.hidden = Boolean(voice) || !waited;
   };
   update();
   speechSynthesis.addEventListener("voiceschanged", update);
+  setTimeout(() => {
+    waited = true;
+    update();
+  }, 1500);
 
   let speaking = false;
   const finished = () => {

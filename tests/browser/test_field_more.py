@@ -183,7 +183,7 @@ def test_sign_out_keeps_unsent_records_for_the_same_member(
     page.on("dialog", lambda d: (messages.append(d.message), d.accept()))
     page.get_by_role("button", name="Đăng xuất").click()
     page.wait_for_url("**/login")
-    assert "Còn 2 bản ghi chưa gửi" in messages[0]
+    assert "Còn 2 mục chưa gửi" in messages[0]
     left = page.evaluate("""async () => {
         const { all } = await import('/static/js/db.js');
         return {households: (await all('households')).length,

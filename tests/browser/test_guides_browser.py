@@ -115,6 +115,9 @@ def test_read_aloud_stays_hidden_without_a_vietnamese_voice(
     assert page.evaluate(has_vi) is False
     expect(page.locator("[data-action=share]")).to_be_visible()  # the module did run
     expect(page.locator("[data-action=read]")).to_be_hidden()
+    # It says why, and how to add a voice.
+    expect(page.locator(".no-voice")).to_be_visible()
+    expect(page.locator(".no-voice")).to_contain_text("chưa có giọng đọc tiếng Việt")
 
 
 def test_read_aloud_reads_the_first_unticked_step(page: Page, catalogue: Database) -> None:
@@ -122,6 +125,8 @@ def test_read_aloud_reads_the_first_unticked_step(page: Page, catalogue: Databas
     page.goto(GUIDE)
     read = page.locator("[data-action=read]")
     expect(read).to_be_visible()
+    page.wait_for_timeout(1600)
+    expect(page.locator(".no-voice")).to_be_hidden()  # a voice: no hint
     page.locator("#step-1 input").check()
     page.locator("#step-2 input").check()
     read.click()
