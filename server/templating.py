@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -69,6 +70,14 @@ def icon(name: str) -> Markup:
     ).format(ICONS, name)
 
 
+def _day(value: object) -> str:
+    """A day kept as text ("2026-12-01", as the audit log keeps periods) as people write it."""
+    try:
+        return i18n.fmt_date(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
 def make_templates() -> Jinja2Templates:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -80,6 +89,7 @@ def make_templates() -> Jinja2Templates:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(
         date=i18n.fmt_date,
+        day=_day,
         datetime=i18n.fmt_datetime,
         number=i18n.fmt_number,
         phone=display_phone,

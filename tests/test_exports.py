@@ -224,6 +224,11 @@ def test_monthly_summary_matches_a_recount(client: TestClient, db: Database, wor
     with db.read() as s:
         [event] = s.exec(select(AuditEvent).where(AuditEvent.action == "export.summary")).all()
     assert event.detail == {"from": str(start), "to": str(end)}
+    client.get(f"/console/exports/sessions.xlsx?{query}")
+    audit = client.get("/console/audit").text
+    day = f"{start.day}/{start.month}/{start.year}"  # as people write it, not 2026-11-05
+    assert f"XLSX, {day} → {end.day}/{end.month}/{end.year}" in audit
+    assert str(start) not in audit
 
 
 def test_default_period_is_this_month_and_bad_periods_are_refused(
