@@ -311,7 +311,8 @@ def retry_after(session: Session, keys: list[str], now: datetime | None = None) 
     return wait
 
 
-def record_failure(session: Session, keys: list[str]) -> None:
+def record_attempt(session: Session, keys: list[str]) -> None:
+    """Count one attempt against each key (a wrong password; an anonymous vote, `vote:`)."""
     now = utcnow()
     for key in keys:
         session.add(LoginAttempt(key=key, at=now))

@@ -187,18 +187,17 @@ def deliver(db: Database, settings: Settings, limit: int = CLAIM) -> Delivery:
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
+        devices: dict[uuid.UUID, list[tuple[uuid.UUID, str, str, str]]] = {}
+        members = {note.member_id for note in notes}
+        for d in session.exec(
+            select(PushSubscription).where(col(PushSubscription.member_id).in_(members))
+        ):
+            devices.setdefault(d.member_id, []).append((d.id, d.endpoint, d.p256dh, d.auth))
         claimed = []
         for note in notes:
-            devices = session.exec(
-                select(PushSubscription).where(PushSubscription.member_id == note.member_id)
-            ).all()
+            payload = json.dumps(message(note), ensure_ascii=False)
             claimed.append(
-                _Claimed(
-                    note.id,
-                    json.dumps(message(note), ensure_ascii=False),
-                    note.attempts,
-                    [(d.id, d.endpoint, d.p256dh, d.auth) for d in devices],
-                )
+                _Claimed(note.id, payload, note.attempts, devices.get(note.member_id, []))
             )
             note.send_after = now + LEASE
             session.add(note)
@@ -208,11 +207,16 @@ def deliver(db: Database, settings: Settings, limit: int = CLAIM) -> Delivery:
     no_redirects = _NoRedirects()
     outcomes: list[tuple[_Claimed, list[str]]] = []
     gone: list[uuid.UUID] = []
+    problems: dict[str, str | None] = {}  # checked again at each run, once per endpoint
     for note in claimed:
         errors = []
         for device_id, endpoint, p256dh, auth in note.devices:
-            if problem := endpoint_problem(endpoint, settings):
-                errors.append(f"refused: {problem}")  # checked again at each send
+            if endpoint not in problems:
+                problems[endpoint] = endpoint_problem(endpoint, settings)
+            if device_id in gone:
+                continue  # the push service said it is gone: not again in this run
+            if problem := problems[endpoint]:
+                errors.append(f"refused: {problem}")
                 continue
             try:
                 webpush(

@@ -184,7 +184,7 @@ def test_a_script_trying_many_numbers_from_one_address_meets_a_ceiling(
     keys = [accounts.throttle_keys(f"+849110{i:05d}", NAT[0]) for i in range(100)]
     with db.write() as s:
         for k in keys:
-            accounts.record_failure(s, k)
+            accounts.record_attempt(s, k)
     with TestClient(app, follow_redirects=False, client=NAT) as stranger:
         assert (
             post(stranger, "/login", {"phone": "0900000002", "password": PASSWORD}).status_code
@@ -207,7 +207,7 @@ def test_throttle_forgets_after_the_window(db: Database) -> None:
     keys = accounts.throttle_keys("+84900000004", "10.0.0.1")
     with db.write() as s:
         for _ in range(5):
-            accounts.record_failure(s, keys)
+            accounts.record_attempt(s, keys)
         assert accounts.retry_after(s, keys) > 0
         later = utcnow() + accounts.THROTTLE_WINDOW + timedelta(seconds=1)
         assert accounts.retry_after(s, keys, now=later) == 0

@@ -106,16 +106,20 @@ def _apply(
         op_id = raw.get("op_id") if isinstance(raw, dict) else None
         readable = isinstance(op_id, str) and unreadable(op_id) is None
         sent.append(op_id if readable else None)
-        # A lone surrogate can be neither stored nor sent back, nor a NUL in the op's own ids:
-        # the op is refused before any lookup, with the field named, and the phone shows it to
-        # the volunteer to fix. A NUL in the data is dropped, as the control characters of notes.
-        envelope = {k: v for k, v in raw.items() if k != "data"} if isinstance(raw, dict) else {}
-        where = unreadable(envelope) or unreadable(raw, nul=False)
-        if where is not None:
-            where = where.removeprefix("data.")
-            results[i] = Result(sent[i], REJECTED, None, "invalid", {where: unreadable_message()})
-            continue
-        if unreadable(raw) is not None:  # a NUL somewhere in the data (rare): copy without
+        if unreadable(raw) is not None:  # rare: one walk of the op finds nothing, as a rule
+            # A lone surrogate can be neither stored nor sent back, nor a NUL in the op's own
+            # ids: the op is refused before any lookup, with the field named, and the phone
+            # shows it to the volunteer to fix. A NUL in the data is dropped, as in notes.
+            envelope = (
+                {k: v for k, v in raw.items() if k != "data"} if isinstance(raw, dict) else {}
+            )
+            where = unreadable(envelope) or unreadable(raw, nul=False)
+            if where is not None:
+                field = where.removeprefix("data.")
+                results[i] = Result(
+                    sent[i], REJECTED, None, "invalid", {field: unreadable_message()}
+                )
+                continue
             raw = without_nul(raw)
         try:
             parsed.append((i, OpIn.model_validate(raw)))

@@ -89,7 +89,7 @@ def login(ctx: Ctx) -> Response:
             return again(429, {"form": message}, {"Retry-After": str(wait)})
         member = accounts.authenticate(session, phone, password) if password else None
         if member is None:
-            accounts.record_failure(session, keys)
+            accounts.record_attempt(session, keys)
             problem = gettext("The phone number or the password is wrong.")
         elif not member.active:
             problem = gettext("This account has been turned off. Ask your coordinator.")

@@ -141,7 +141,7 @@ def feedback(ctx: Ctx) -> Response:
                 counted = guides.exists(session, slug)  # thanked, not counted
             else:
                 counted = guides.record_feedback(session, slug, answer == "yes")
-                accounts.record_failure(session, keys)  # one more vote from this address
+                accounts.record_attempt(session, keys)  # one more vote from this address
         if not counted:
             raise NotFound()
     response = RedirectResponse(f"/{lang}/guides/{slug}?feedback=thanks#feedback", 303)
