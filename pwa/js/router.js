@@ -7,6 +7,8 @@ import { h, mount, toast } from "./ui.js";
 
 let ROUTES = [];
 const rendered = new WeakSet(); // a screen whose form the volunteer has started to fill
+let started = 0; // route() calls so far
+let shown = 0; // the newest call whose screen is drawn
 
 export function setRoutes(routes) {
   ROUTES = routes;
@@ -22,6 +24,7 @@ export function go(hash) {
 export async function route({ redraw = false } = {}) {
   const main = document.getElementById("screen");
   if (redraw && main.dataset.dirty === "true") return;
+  const ticket = ++started;
   const scroll = window.scrollY;
   for (const [pattern, render] of ROUTES) {
     const match = location.hash.match(pattern);
@@ -32,6 +35,10 @@ export async function route({ redraw = false } = {}) {
         mount(main, h("p", { class: "alert", role: "alert" }, _("Something went wrong. Please reload the app.")));
         console.error(error);
       }
+      // Screens draw after reading IndexedDB: an older call (a redraw of Today after a sync)
+      // can finish after a newer one (the volunteer tapped "add a household") and cover it.
+      if (ticket < shown) return route();
+      shown = ticket;
       main.dataset.dirty = "false";
       if (!rendered.has(main)) {
         rendered.add(main);
