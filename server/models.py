@@ -245,6 +245,8 @@ class AssistanceSession(SQLModel, table=True):
     notes: str = Field(default="", max_length=2000)
     follow_up_on: date | None = None
     follow_up_done_at: datetime | None = _when(default=None)
+    # Who closed the follow-up: the volunteer from the phone, or the coordinator (migration 0007).
+    follow_up_done_by: uuid.UUID | None = Field(default=None, foreign_key="member.id")
     review_state: str = Field(default=ReviewState.new, max_length=16)
     review_comment: str = Field(default="", max_length=1000)
     reviewed_by: uuid.UUID | None = Field(default=None, foreign_key="member.id")

@@ -321,6 +321,7 @@ def follow_up_done(
 ) -> AssistanceSession:
     row = _open_follow_up(session, session_id, actor, commune_code)
     row.follow_up_done_at = utcnow()
+    row.follow_up_done_by = actor.id
     new_version(session, row, actor, "follow_up.done")
     _audit(session, actor, "follow_up.done", row)
     return row

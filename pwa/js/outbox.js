@@ -6,15 +6,16 @@ import { db } from "./db.js";
 import { uuid7 } from "./ids.js";
 import { publish } from "./store.js";
 
-export const STORE_OF = { session: "sessions", household: "households" };
+// A "follow_up" op (done, or a new day) changes a session the phone keeps in "sessions".
+export const STORE_OF = { session: "sessions", household: "households", follow_up: "sessions" };
 
-function newEntry(entity, record, baseVersion, memberId) {
+function newEntry(entity, id, data, baseVersion, memberId) {
   return {
     op_id: uuid7(),
     entity,
-    id: record.id,
+    id,
     base_version: baseVersion,
-    data: record.data,
+    data,
     member_id: memberId,
     created: Date.now(),
     attempts: 0,
@@ -24,32 +25,44 @@ function newEntry(entity, record, baseVersion, memberId) {
   };
 }
 
-// Save a record and queue it. `record` = {id, version, data, ...local fields}.
-export async function saveRecord(entity, record, memberId) {
+// What a follow-up op does to the phone's copy of its session.
+export function withFollowUp(session, change) {
+  if (change.done) return { ...session, follow_up_done: true };
+  return { ...session, data: { ...session.data, follow_up_on: change.follow_up_on } };
+}
+
+// Queue `data` as an op of `entity` on record `id`, and store `record` in the same transaction.
+async function queue(entity, id, data, version, record, memberId) {
   const database = await db();
   const tx = database.transaction([STORE_OF[entity], "outbox"], "readwrite");
   const outbox = tx.objectStore("outbox");
-  const earlier = (await outbox.index("id").getAll(record.id)).filter(
-    (e) => e.member_id === memberId,
-  );
-  const unsent = earlier.find((e) => e.state === "pending" && e.attempts === 0);
+  const earlier = (await outbox.index("id").getAll(id)).filter((e) => e.member_id === memberId);
+  const unsent = earlier.find((e) => e.entity === entity && e.state === "pending" && e.attempts === 0);
   if (unsent) {
     // Never sent: the newest data simply replaces it (same op id is safe, nobody saw it).
-    unsent.data = record.data;
+    unsent.data = data;
     await outbox.put(unsent);
   } else {
-    for (const e of earlier.filter((x) => x.state === "rejected")) await outbox.delete(e.op_id);
+    for (const e of earlier.filter((x) => x.entity === entity && x.state === "rejected")) await outbox.delete(e.op_id);
     // Once an op may have reached the server its payload is frozen; an edit is a new op
-    // that builds on the version the earlier one will make.
+    // that builds on the version the earlier ones will make (a follow-up op makes one too).
     const inFlight = earlier.filter((e) => e.state === "pending");
-    const base = inFlight.length
-      ? Math.max(...inFlight.map((e) => e.base_version)) + 1
-      : record.version || 0;
-    await outbox.put(newEntry(entity, record, base, memberId));
+    const base = inFlight.length ? Math.max(...inFlight.map((e) => e.base_version)) + 1 : version || 0;
+    await outbox.put(newEntry(entity, id, data, base, memberId));
   }
   await tx.objectStore(STORE_OF[entity]).put({ ...record, pending: true });
   await tx.done;
   publish("outbox");
+}
+
+// Save a record and queue it. `record` = {id, version, data, ...local fields}.
+export async function saveRecord(entity, record, memberId) {
+  await queue(entity, record.id, record.data, record.version, record, memberId);
+}
+
+// Close a follow-up ({done: true}) or move it ({follow_up_on: "YYYY-MM-DD"}).
+export async function saveFollowUp(session, change, memberId) {
+  await queue("follow_up", session.id, change, session.version, withFollowUp(session, change), memberId);
 }
 
 export async function entriesFor(memberId) {

@@ -3,7 +3,7 @@
 // the others still go; rejected entries stay for the volunteer to fix. Nothing is dropped.
 
 import { db, getMeta, setMeta } from "./db.js";
-import { acknowledge, entriesFor, markRejected, markSending, postpone, STORE_OF } from "./outbox.js";
+import { acknowledge, entriesFor, markRejected, markSending, postpone, STORE_OF, withFollowUp } from "./outbox.js";
 import { publish } from "./store.js";
 import { fold } from "./text.js";
 
@@ -210,7 +210,10 @@ export async function bootstrap() {
   const memberId = data.member.id;
   const previous = await meta.get("memberId");
   const entries = (await tx.objectStore("outbox").getAll()).sort((a, b) => a.created - b.created);
-  const mine = new Map(entries.filter((e) => e.member_id === memberId).map((e) => [e.id, e]));
+  // Records with unsent edits of this member keep the phone's copy; a follow-up op alone is
+  // applied on top of the server's copy below.
+  const mine = entries.filter((e) => e.member_id === memberId);
+  const edited = new Set(mine.filter((e) => e.entity !== "follow_up").map((e) => e.id));
   if (previous && previous !== memberId) {
     // Another volunteer on this phone: nothing of the last one's stays readable. What they
     // have not sent stays in the outbox, under their name, and comes back when they sign in.
@@ -219,17 +222,23 @@ export async function bootstrap() {
   }
   for (const [store, items] of [["households", data.households], ["sessions", data.sessions]]) {
     for (const item of items || []) {
-      if (!mine.has(item.id)) await tx.objectStore(store).put(fromServer(store, item));
+      if (!edited.has(item.id)) await tx.objectStore(store).put(fromServer(store, item));
     }
   }
   // This volunteer's unsent work, as they last saved it (it may have left with a sign-out
   // while someone else used the phone).
-  for (const entry of mine.values()) {
+  const newest = new Map(mine.filter((e) => e.entity !== "follow_up").map((e) => [e.id, e]));
+  for (const entry of newest.values()) {
     const store = STORE_OF[entry.entity];
     const record = await tx.objectStore(store).get(entry.id);
     if (!record?.pending) {
       await tx.objectStore(store).put({ id: entry.id, version: entry.base_version, data: entry.data, pending: true });
     }
+  }
+  // Then what their unsent follow-up ops did to those sessions, in the order they were made.
+  for (const entry of mine.filter((e) => e.entity === "follow_up")) {
+    const record = await tx.objectStore("sessions").get(entry.id);
+    if (record) await tx.objectStore("sessions").put({ ...withFollowUp(record, entry.data), pending: true });
   }
   await meta.put({ member: data.member, commune: data.commune, villages: data.villages, services: data.services, guides: data.guides, session: data.session }, "bootstrap");
   await meta.put(data.csrf_token, "csrf");

@@ -192,7 +192,7 @@ def _stored_results(session: Session, op_ids: list[uuid.UUID]) -> dict[uuid.UUID
 
 def _load(session: Session, member: Member, now: datetime, ops: list[OpIn]) -> Batch:
     """Read everything the batch refers to with a handful of queries."""
-    session_ids = {op.id for op in ops if op.entity == "session"}
+    session_ids = {op.id for op in ops if op.entity != "household"}  # follow_up: a session id
     household_ids = {op.id for op in ops if op.entity == "household"}
     named: dict[str, set[str]] = {"village_id": set(), "household_id": set()}
     codes: set[str] = set()

@@ -63,9 +63,16 @@ def _clean_already(value: str) -> bool:
     )
 
 
+def _iso_day(value: Any) -> Any:
+    """A day as YYYY-MM-DD only (pydantic would also take a number of seconds)."""
+    if value is not None and not (isinstance(value, str) and _DAY.fullmatch(value)):
+        raise PydanticCustomError("date_format", "YYYY-MM-DD")
+    return value
+
+
 class OpIn(_In):
     op_id: uuid.UUID
-    entity: Literal["session", "household"]
+    entity: Literal["session", "household", "follow_up"]
     id: uuid.UUID
     base_version: StrictInt = Field(ge=0, le=2**31 - 2)
     data: dict[str, Any]
@@ -128,15 +135,31 @@ class SessionIn(_In):
     @field_validator("follow_up_on", mode="before")
     @classmethod
     def _day(cls, value: Any) -> Any:
-        if value is not None and not (isinstance(value, str) and _DAY.fullmatch(value)):
-            raise PydanticCustomError("date_format", "YYYY-MM-DD")
-        return value
+        return _iso_day(value)
 
     @model_validator(mode="after")
     def _each_service_once(self) -> SessionIn:
         codes = [line.service for line in self.services]
         if len(set(codes)) != len(codes):
             raise PydanticCustomError("duplicate_service", "each service once")
+        return self
+
+
+class FollowUpIn(_In):
+    """A follow-up closed or moved from the phone; the op's id is the session's."""
+
+    done: Literal[True] | None = None
+    follow_up_on: date | None = None
+
+    @field_validator("follow_up_on", mode="before")
+    @classmethod
+    def _day(cls, value: Any) -> Any:
+        return _iso_day(value)
+
+    @model_validator(mode="after")
+    def _one_change(self) -> FollowUpIn:
+        if (self.done is None) == (self.follow_up_on is None):
+            raise PydanticCustomError("follow_up_change", "done or a new day")
         return self
 
 
@@ -195,6 +218,8 @@ def _error_message(err: dict[str, Any]) -> str:
         )
     if kind == "duplicate_service":
         return gettext("Each service can be listed only once.")
+    if kind == "follow_up_change":
+        return gettext("Mark the follow-up done, or give it a new day.")
     if kind == "date_format":
         return gettext("This is not a valid date (YYYY-MM-DD).")
     if kind.startswith("datetime") or kind == "timezone_aware":
@@ -265,6 +290,8 @@ def _result_message(r: Result) -> str | None:
         "deleted": gettext("This record has been deleted."),
         "code_taken": gettext("Another household already has this code."),
         "bad_version": gettext("This record's version is not right. Please sync again."),
+        "no_follow_up": gettext("This visit has no follow-up to close or move."),
+        "follow_up_closed": gettext("This follow-up is already closed."),
     }
     return messages.get(r.reason or "", messages["invalid"])
 

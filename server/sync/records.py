@@ -38,7 +38,8 @@ class Record:
     changed: bool = False
     lines_changed: bool = False
     seq: int = 0
-    follow_up_done: bool = False  # closed by the coordinator; phones never change it
+    follow_up_done: bool = False
+    closes_follow_up: bool = False  # a "follow_up" op of this batch closed it: write who and when
     # What daily_line_count holds for a stored session: (commune, occurred_at, lines), or None.
     counted: tuple[str, datetime, list[dict[str, Any]]] | None = None
 

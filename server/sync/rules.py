@@ -3,13 +3,13 @@ the server (catalogue, villages, households, its clock), masking, and the field-
 of a stale edit. Each accepted write bumps the version and adds a `record_history` row.
 
 Reasons a result can carry: invalid, no_consent, other_commune, not_found, not_yours, approved,
-deleted, code_taken, bad_version.
+deleted, code_taken, bad_version, no_follow_up, follow_up_closed.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -24,6 +24,7 @@ from .inputs import (
     APPLIED,
     CONFLICT,
     REJECTED,
+    FollowUpIn,
     HouseholdIn,
     OpIn,
     Rejected,
@@ -43,6 +44,8 @@ def apply_one(batch: Batch, op: OpIn, op_id: str | None) -> Result:
     try:
         if op.entity == "session":
             rec, status = _apply_session(batch, op)
+        elif op.entity == "follow_up":
+            rec, status = _apply_follow_up(batch, op)
         else:
             rec, status = _apply_household(batch, op)
     except Rejected as e:
@@ -169,6 +172,68 @@ def _session_in(batch: Batch, op: OpIn) -> dict[str, Any]:
         "follow_up_on": data.follow_up_on.isoformat() if data.follow_up_on else None,
         "deleted": False,
     }
+
+
+# --- Follow-ups --------------------------------------------------------------------------------
+
+
+def _apply_follow_up(batch: Batch, op: OpIn) -> tuple[Record, str]:
+    """The volunteer closes a follow-up of their own, or moves its day. The visit itself is not
+    edited: the op applies whatever version the session is at (an approved one too), leaves its
+    review alone, and is a new version with history like every write."""
+    try:
+        change = FollowUpIn.model_validate(op.data)
+    except ValidationError as e:
+        raise Rejected("invalid", fields_of(e)) from e
+    rec = batch.records.get(("session", op.id))
+    if rec is None:
+        raise Rejected("not_found")
+    if rec.commune_code != batch.me.commune:
+        raise Rejected("other_commune")
+    if rec.owner != batch.me.id:
+        raise Rejected("not_yours")
+    if rec.data["deleted"]:
+        raise Rejected("deleted")
+    if op.base_version > rec.version:
+        raise Rejected("bad_version")
+    if rec.data["follow_up_on"] is None:
+        raise Rejected("no_follow_up")
+    data = dict(rec.data)
+    if change.done:
+        if not rec.follow_up_done:
+            rec.follow_up_done = rec.closes_follow_up = True
+    else:
+        if rec.follow_up_done:
+            raise Rejected("follow_up_closed")
+        day = change.follow_up_on
+        assert day is not None
+        visit = datetime.fromisoformat(data["occurred_at"]).astimezone(TZ).date()
+        if day < visit:
+            raise Rejected(
+                "invalid", {"follow_up_on": gettext("The follow-up date is before the visit.")}
+            )
+        if day > batch.now.astimezone(TZ).date() + timedelta(days=366):
+            raise Rejected("invalid", {"follow_up_on": gettext("At most a year from today.")})
+        data["follow_up_on"] = day.isoformat()
+    rec.data = data
+    rec.version += 1
+    batch.touch(rec)
+    full = {**data, "volunteer_id": str(rec.owner), "review_state": rec.review_state}
+    full.update(conflict=rec.conflict, follow_up_done=rec.follow_up_done)
+    batch.versions["session", rec.id, rec.version] = full
+    batch.history.append(
+        {
+            "entity": "session",
+            "record_id": rec.id,
+            "version": rec.version,
+            "data": {**full, "_action": "follow_up.done" if change.done else "follow_up.moved"},
+            "member_id": batch.me.id,
+            "op_id": op.op_id,
+            "conflict": False,
+            "at": batch.now,
+        }
+    )
+    return rec, APPLIED
 
 
 # --- Households --------------------------------------------------------------------------------

@@ -40,6 +40,14 @@ def flush(batch: Batch, top: int, done: list[tuple[OpIn, Result | None]]) -> Non
     if sessions:
         with line_counts.counted_by_batch(s, batch.skills) as tally:
             _save_sessions(s, sessions, me, now, tally)
+        closed = [{"b_id": r.id, "at": now, "by": me.id} for r in sessions if r.closes_follow_up]
+        if closed:
+            s.execute(
+                sa.update(T_SESSION)
+                .where(T_SESSION.c.id == sa.bindparam("b_id"))
+                .values(follow_up_done_at=sa.bindparam("at"), follow_up_done_by=sa.bindparam("by")),
+                closed,
+            )
     if batch.history:
         bulk_insert(s, T_HISTORY, batch.history)
     accepted = [

@@ -1,5 +1,6 @@
 """The coordinator's follow-ups: open ones due within a week and overdue ones, by village or by
-volunteer; give one to another volunteer, or mark it done."""
+volunteer; give one to another volunteer, or mark it done. A second tab lists the ones closed in
+the last 30 days, from the console or from a volunteer's phone, with who closed each and when."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from .. import review
 from ..accounts import InvalidInput
+from ..db import utcnow
 from ..errors import NotFound
 from ..i18n import gettext
 from ..models import AssistanceSession, Commune, Member, Role, Village
@@ -22,6 +24,7 @@ from .console import STAFF, scoped_commune
 from .sessions import DONE, choices, list_rows, scope_query, session_in_scope, with_query
 
 DUE_DAYS = 7
+CLOSED_DAYS = 30
 
 
 def _follow_ups_page(
@@ -33,6 +36,8 @@ def _follow_ups_page(
 ) -> Response:
     by = ctx.request.query_params.get("by") or ctx.field("by", 10)
     by = by if by in ("village", "volunteer") else "village"
+    if ctx.request.query_params.get("show") == "closed":
+        return _closed_page(ctx, session, commune, by)
     day = today_in_vietnam()
     s = AssistanceSession
     due = [
@@ -99,6 +104,7 @@ def _follow_ups_page(
                 ),
             ),
             "volunteers": active,
+            "show": "open",
             "errors": errors or {},
             "notice": gettext(DONE[done]) if done in DONE else "",
             "scope": scope_query(ctx, commune),
@@ -107,6 +113,54 @@ def _follow_ups_page(
             ),
         },
         status,
+    )
+
+
+def _closed_page(ctx: Ctx, session: Session, commune: Commune, by: str) -> Response:
+    """Follow-ups closed in the last CLOSED_DAYS days, the newest first, with who closed them."""
+    s = AssistanceSession
+    since = utcnow() - timedelta(days=CLOSED_DAYS)
+    where = [s.commune_code == commune.code, col(s.follow_up_done_at) >= since]
+    count = session.exec(select(func.count()).select_from(s).where(*where)).one()
+    page = paging.page_of(ctx.request.query_params.get("page"), count)
+    rows = list(
+        session.exec(
+            select(s)
+            .where(*where)
+            .order_by(col(s.follow_up_done_at).desc(), col(s.id))
+            .offset(page.offset)
+            .limit(page.size)
+        ).all()
+    )
+    ch = choices(session, commune)
+    names = {m.id: m.name for m in ch.members}
+    items = list_rows(session, rows, ch)
+    for item in items:
+        item["closed_by"] = names.get(item["row"].follow_up_done_by, "")
+    return ctx.render(
+        "console/follow_ups.html",
+        {
+            "commune": commune,
+            "show": "closed",
+            "groups": [(gettext("Closed in the last %(n)s days", n=CLOSED_DAYS), items)]
+            if items
+            else [],
+            "by": by,
+            "count": count,
+            "closed_days": CLOSED_DAYS,
+            **paging.context(
+                page,
+                lambda n: with_query(
+                    "/console/follow-ups",
+                    {**scope_query(ctx, commune), "show": "closed", "page": n},
+                ),
+            ),
+            "errors": {},
+            "notice": "",
+            "url": lambda **kw: with_query(
+                "/console/follow-ups", {**scope_query(ctx, commune), **kw}
+            ),
+        },
     )
 
 

@@ -119,14 +119,16 @@ async def sync(request: Request) -> Response:
     """Send changes made offline and receive what changed since the cursor.
 
     Body (JSON, optionally Content-Encoding: gzip; at most 200 ops and 256 KB unpacked, else
-    413): {cursor, member, ops: [{op_id, entity: session|household, id, base_version (0 =
-    create), data}]}. `member` (optional) is the id of the member the phone sends for: when
-    someone else is signed in, 409 member_changed and nothing is written. Header X-CSRF-Token
-    is required. Per op the answer is {op_id, status: applied|duplicate|conflict|rejected,
-    version, reason, message, fields}; then changes {households, sessions, villages} after the
-    cursor that this member may see (500 at most; "more" says to ask again), and the new
-    cursor. Reasons: invalid, no_consent, other_commune, not_found, not_yours, approved,
-    deleted, code_taken, bad_version.
+    413): {cursor, member, ops: [{op_id, entity: session|household|follow_up, id, base_version
+    (0 = create), data}]}. A follow_up op names a session of the sender's and carries {"done":
+    true} or {"follow_up_on": "YYYY-MM-DD"}. `member` (optional) is the id of the member the
+    phone sends for: when someone else is signed in, 409 member_changed and nothing is written.
+    Header X-CSRF-Token is required. Per op the answer is {op_id, status:
+    applied|duplicate|conflict|rejected, version, reason, message, fields}; then changes
+    {households, sessions, villages} after the cursor that this member may see (500 at most;
+    "more" says to ask again), and the new cursor. Reasons: invalid, no_consent, other_commune,
+    not_found, not_yours, approved, deleted, code_taken, bad_version, no_follow_up,
+    follow_up_closed.
     ---
     requestBody:
       required: true
@@ -145,7 +147,7 @@ async def sync(request: Request) -> Response:
                   required: [op_id, entity, id, base_version, data]
                   properties:
                     op_id: {type: string, format: uuid}
-                    entity: {type: string, enum: [session, household]}
+                    entity: {type: string, enum: [session, household, follow_up]}
                     id: {type: string, format: uuid}
                     base_version: {type: integer, minimum: 0}
                     data: {type: object}

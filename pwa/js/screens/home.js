@@ -1,9 +1,11 @@
-// "Hôm nay": what to fix, follow-ups due (overdue first), today's sessions.
+// "Hôm nay": what to fix, follow-ups due (overdue first) that the volunteer can close or move,
+// today's sessions.
 
 import { all } from "../db.js";
 import { _, formatDate, formatTime } from "../i18n.js";
-import { entriesFor } from "../outbox.js";
-import { h, icon, mount, todayISO } from "../ui.js";
+import { entriesFor, saveFollowUp } from "../outbox.js";
+import { addDays, h, icon, mount, toast, todayISO } from "../ui.js";
+import { saved } from "../router.js";
 import { store } from "../store.js";
 import { householdLabel, servicesLabel } from "./common.js";
 
@@ -25,8 +27,9 @@ export async function render(main) {
 
   const fixList = [
     ...rejected.map((e) => h("li", {},
-      h("a", { href: e.entity === "session" ? `#/log/${e.id}` : `#/household/${e.id}` },
-        e.entity === "session" ? _("Session not accepted") : _("Household not accepted")),
+      h("a", { href: e.entity === "household" ? `#/household/${e.id}` : `#/log/${e.id}` },
+        { session: _("Session not accepted"), follow_up: _("Follow-up change not accepted") }[e.entity]
+          || _("Household not accepted")),
       h("p", { class: "error" }, e.last_error?.message || ""),
       ...Object.values(e.last_error?.fields || {}).map((m) => h("p", { class: "error" }, m)))),
     ...returned.map((s) => h("li", { class: "returned" },
@@ -40,11 +43,7 @@ export async function render(main) {
     fixList.length ? [h("h2", {}, _("To fix")), h("ul", { class: "cards-list", id: "to-fix" }, fixList)] : null,
     h("h2", {}, _("Follow-ups")),
     followUps.length
-      ? h("ul", { class: "cards-list" }, followUps.map((s) => h("li", { class: s.data.follow_up_on < today ? "overdue" : "" },
-          h("a", { href: s.data.household_id ? `#/household/${s.data.household_id}` : `#/log/${s.id}` }, householdLabel(s, byId)),
-          h("p", {}, s.data.follow_up_on < today
-            ? _("Overdue since %(date)s", { date: formatDate(s.data.follow_up_on) })
-            : _("Due %(date)s", { date: formatDate(s.data.follow_up_on) })))))
+      ? h("ul", { class: "cards-list", id: "follow-ups" }, followUps.map((s) => followUpItem(s, byId, today)))
       : h("p", {}, _("No follow-ups due.")),
     h("h2", {}, _("Sessions today")),
     todays.length
@@ -53,6 +52,38 @@ export async function render(main) {
           h("p", {}, servicesLabel(s), s.pending ? ` · ${_("waiting to send")}` : ""))))
       : h("p", {}, _("No sessions logged today.")),
   );
+}
+
+function followUpItem(s, byId, today) {
+  const change = async (what, message) => {
+    await saveFollowUp(s, what, store.member.id);
+    await saved();
+    toast(message);
+  };
+  const moveTo = (day) => change({ follow_up_on: day }, _("Moved to %(date)s", { date: formatDate(day) }));
+  const day = h("input", { type: "date", min: today, value: addDays(today, 7) });
+  const label = householdLabel(s, byId);
+  return h("li", { class: s.data.follow_up_on < today ? "overdue" : "", dataset: { session: s.id } },
+    h("a", { href: s.data.household_id ? `#/household/${s.data.household_id}` : `#/log/${s.id}` }, label),
+    h("p", {}, s.data.follow_up_on < today
+      ? _("Overdue since %(date)s", { date: formatDate(s.data.follow_up_on) })
+      : _("Due %(date)s", { date: formatDate(s.data.follow_up_on) }),
+      ` · ${servicesLabel(s)}`),
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "primary", "aria-label": _("Done: %(what)s", { what: label }),
+        onclick: () => change({ done: true }, _("Follow-up done")) }, icon("check"), _("Done"))),
+    h("details", { class: "move" },
+      h("summary", {}, _("Move to another day")),
+      h("div", { class: "chips", role: "group", "aria-label": _("Move to another day") },
+        [[1, _("Tomorrow")], [3, _("In 3 days")], [7, _("In a week")]].map(([n, text]) =>
+          h("button", { type: "button", class: "chip", onclick: () => moveTo(addDays(today, n)) }, text))),
+      h("div", { class: "field" },
+        h("label", { for: `move-${s.id}` }, _("Or pick a day")),
+        Object.assign(day, { id: `move-${s.id}` }),
+        h("button", { type: "button", onclick: () => {
+          if (!day.value || day.value < today) return toast(_("Pick today or a later day."));
+          moveTo(day.value);
+        } }, _("Move")))));
 }
 
 function addWeek(iso) {
