@@ -188,6 +188,9 @@ class Household(SQLModel, table=True):
     head_name: str = Field(max_length=80)
     head_name_key: str = Field(max_length=80, index=True)
     phone: str | None = Field(default=None, max_length=16)
+    # House number, lane or hamlet as the family says it ("Số 12, xóm Đông"): how volunteers
+    # find a household (migration 0007).
+    address: str = Field(default="", max_length=120)
     consent_at: datetime = _when()
     consent_by: uuid.UUID = Field(foreign_key="member.id")
     skills: list[str] = Field(default_factory=list, sa_type=sa.JSON)

@@ -1,10 +1,10 @@
 """A household's rights under the 2026 personal-data law: a copy of everything kept about it,
 and erasure. Plain functions over a Session; the console's pages call them and audit each use.
 
-Erasure removes the personal data (head's name, phone, card code, free-text notes) from every
-table, including the history of past versions, and keeps the anonymous facts: which village, which
-services, what outcome. Sessions stay linked to the (now anonymous) household, so counts per
-village and skill do not change.
+Erasure removes the personal data (head's name, phone, address, card code, free-text notes) from
+every table, including the history of past versions, and keeps the anonymous facts: which
+village, which services, what outcome. Sessions stay linked to the (now anonymous) household,
+so counts per village and skill do not change.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def export_household(session: Session, household: Household) -> dict[str, Any]:
             "village": villages.get(household.village_id, ""),
             "head_name": household.head_name,
             "phone": household.phone,
+            "address": household.address,
             "skills": sorted(household.skills or []),
             "consent_at": iso_utc(household.consent_at),
             "consent_by": names.get(household.consent_by, ""),
@@ -215,6 +216,7 @@ def erase_household(session: Session, household: Household, actor: Member) -> di
     household.head_name = ERASED_NAME
     household.head_name_key = fold(ERASED_NAME)
     household.phone = None
+    household.address = ""
     household.code = f"DEL-{secrets.token_hex(4).upper()}"  # the card's code is a pseudonym too
     household.deleted_at = now
     household.updated_at = now
@@ -236,7 +238,7 @@ def erase_household(session: Session, household: Household, actor: Member) -> di
 
 
 def _needles(household: Household) -> list[str]:
-    found = [household.head_name, household.head_name_key]
+    found = [household.head_name, household.head_name_key, household.address]
     if household.phone:
         national = display_phone(household.phone)
         found += [household.phone, national, re.sub(r"\D", "", national)]

@@ -176,3 +176,34 @@ def _digits_joined(text: str) -> str:
         if unicodedata.category(ch) != "Cf"
     )
     return re.sub(r"(?<=[0-9])[\s.\-–]+(?=[0-9])", "", key)
+
+
+def test_a_households_address_is_masked_exported_and_erased(db: Database, world: World) -> None:
+    from server import privacy_actions
+    from server.models import Member, RecordHistory
+
+    from .test_sync import household_data
+    from .test_sync import op as sync_op
+    from .test_sync import push as sync_push
+
+    hid = uuid.uuid4()
+    data = {
+        **household_data(world.village_a, "ADDR-1"),
+        "address": "Số 12, xóm Đông, CCCD 001203004567",
+    }
+    [r] = sync_push(db, world.vol_a, [sync_op("household", hid, data)])
+    assert r.status == "applied"
+    with db.write() as s:
+        household = s.get(Household, hid)
+        assert household.address == f"Số 12, xóm Đông, CCCD {MASK}"
+        assert (
+            privacy_actions.export_household(s, household)["household"]["address"]
+            == household.address
+        )
+        privacy_actions.erase_household(s, household, s.get(Member, world.coord_a.id))
+    with db.read() as s:
+        assert s.get(Household, hid).address == ""
+        pulled = sync.pull(s, s.get(Member, world.vol_a.id), 0)["changes"]["households"]
+        assert [x for x in pulled if x["id"] == str(hid)] == [{"id": str(hid), "deleted": True}]
+        history = [json.dumps(h.data, ensure_ascii=False) for h in s.exec(select(RecordHistory))]
+        assert history and not any("xóm Đông" in text for text in history)

@@ -20,10 +20,13 @@ export function go(hash) {
 }
 
 // Draw the screen of the current hash. `redraw` keeps the scroll position and leaves a screen
-// alone while its form has unsaved input (the volunteer's half-filled form wins).
+// alone while its form has unsaved input (the volunteer's half-filled form wins). A redraw is
+// drawn off-screen and put in place only if nobody typed meanwhile: reading 3,000 households
+// takes long enough for the volunteer to start typing in the screen being replaced.
 export async function route({ redraw = false } = {}) {
-  const main = document.getElementById("screen");
-  if (redraw && main.dataset.dirty === "true") return;
+  const live = document.getElementById("screen");
+  if (redraw && live.dataset.dirty === "true") return;
+  const main = redraw ? live.cloneNode(false) : live;
   const ticket = ++started;
   const scroll = window.scrollY;
   for (const [pattern, render] of ROUTES) {
@@ -35,9 +38,15 @@ export async function route({ redraw = false } = {}) {
         mount(main, h("p", { class: "alert", role: "alert" }, _("Something went wrong. Please reload the app.")));
         console.error(error);
       }
-      // Screens draw after reading IndexedDB: an older call (a redraw of Today after a sync)
-      // can finish after a newer one (the volunteer tapped "add a household") and cover it.
-      if (ticket < shown) return route();
+      if (redraw) {
+        // Outdated (another drawing started since) or typed into meanwhile: drop this one.
+        if (ticket !== started || live.dataset.dirty === "true" || !live.isConnected) return;
+        live.replaceWith(main);
+      } else if (ticket < shown) {
+        // Screens draw after reading IndexedDB: an older call can finish after a newer one
+        // (the volunteer tapped "add a household") and cover it.
+        return route();
+      }
       shown = ticket;
       main.dataset.dirty = "false";
       if (!rendered.has(main)) {

@@ -168,6 +168,7 @@ class HouseholdIn(_In):
     code: str = Field(min_length=1, max_length=12, pattern=r"^[A-Z0-9-]+$")
     head_name: str = Field(min_length=1, max_length=80)
     phone: str | None = Field(default=None, max_length=30)
+    address: str = Field(default="", max_length=120)
     consent: StrictBool
     consent_at: AwareDatetime | None = None
     skills: list[Literal[SKILLS]] = Field(default_factory=list, max_length=5)  # type: ignore[valid-type]
@@ -181,6 +182,11 @@ class HouseholdIn(_In):
     @classmethod
     def _name(cls, value: Any) -> Any:
         return _text(value)
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _address(cls, value: Any) -> Any:
+        return "" if value is None else _text(value)
 
 
 # --- Messages for fields -----------------------------------------------------------------------

@@ -62,6 +62,7 @@ class Record:
                 "code": d["code"],
                 "head_name": d["head_name"],
                 "phone": d["phone"],
+                **({"address": d["address"]} if d["address"] else {}),
                 "skills": d["skills"],
                 "version": self.version,
             }

@@ -289,6 +289,7 @@ def _household_in(batch: Batch, op: OpIn) -> dict[str, Any]:
         "code": data.code,
         "head_name": mask_secrets(data.head_name),
         "phone": phone,
+        "address": mask_secrets(data.address),
         "consent_at": iso_utc(consent_at),
         "skills": sorted(set(data.skills)),
         "deleted": False,

@@ -33,7 +33,7 @@ SESSION_FIELDS = (
     "follow_up_on",
     "deleted",
 )
-HOUSEHOLD_FIELDS = ("village_id", "code", "head_name", "phone", "consent_at", "skills")
+HOUSEHOLD_FIELDS = ("village_id", "code", "head_name", "phone", "address", "consent_at", "skills")
 
 
 def iso_utc(value: datetime) -> str:
@@ -47,7 +47,7 @@ def _columns(table: sa.Table, names: str) -> sa.Select[Any]:
 # Only what the phone is sent: fewer values to convert per row.
 _VILLAGE_OUT = _columns(T_VILLAGE, "id name merged_into_id version seq")
 _HOUSEHOLD_OUT = _columns(
-    T_HOUSEHOLD, "id village_id code head_name phone skills version seq deleted_at"
+    T_HOUSEHOLD, "id village_id code head_name phone address skills version seq deleted_at"
 )
 _LINE_OUT = _columns(T_LINE, "session_id service_code outcome reason dossier_code")
 _SESSION_OUT = _columns(
@@ -104,6 +104,7 @@ def household_data(row: Any) -> dict[str, Any]:
         "code": row.code,
         "head_name": row.head_name,
         "phone": row.phone,
+        "address": row.address,
         "consent_at": iso_utc(row.consent_at),
         "skills": sorted(row.skills or []),
         "deleted": row.deleted_at is not None,
@@ -129,6 +130,7 @@ def household_json(row: Any) -> dict[str, Any]:
         "code": row.code,
         "head_name": row.head_name,
         "phone": row.phone,
+        **({"address": row.address} if row.address else {}),  # most have none: a smaller bootstrap
         "skills": row.skills or [],
         "version": row.version,
     }

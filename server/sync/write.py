@@ -150,6 +150,7 @@ def _household_row(rec: Record, me: Author, now: datetime) -> dict[str, Any]:
         "head_name": d["head_name"],
         "head_name_key": fold(d["head_name"]),
         "phone": d["phone"],
+        "address": d["address"],
         "consent_at": datetime.fromisoformat(d["consent_at"]),
         "consent_by": rec.consent_by or me.id,
         "skills": d["skills"],

@@ -1,14 +1,14 @@
 // Households: find one, add one (with explicit consent), see its history and its QR card.
 
 import { all, get } from "../db.js";
-import { _, formatDate } from "../i18n.js";
+import { _, formatDate, formatNumber } from "../i18n.js";
 import { uuid7 } from "../ids.js";
 import { saveRecord } from "../outbox.js";
-import { fold, maskSecrets, matches, nfc } from "../text.js";
+import { fold, maskSecrets, nfc } from "../text.js";
 import { field, h, icon, mount } from "../ui.js";
 import { go, saved } from "../router.js";
 import { store } from "../store.js";
-import { activeVillages, FIVE_SKILLS, SKILLS, servicesLabel, villageName } from "./common.js";
+import { activeVillages, findHouseholds, FIVE_SKILLS, shownOf, SKILLS, servicesLabel, villageName } from "./common.js";
 import { qrSvg } from "./qr.js";
 
 const PHONE = /^(?:\+?84|0)(?:3|5|7|8|9)\d{8}$/;
@@ -17,25 +17,42 @@ function withKeys(households) {
   return households.map((x) => ({ ...x, key: x.key || fold(x.data.head_name) }));
 }
 
+const PAGE = 50;
+
 export async function renderList(main) {
-  const households = withKeys(await all("households")).sort((a, b) => a.key.localeCompare(b.key));
+  const households = withKeys(await all("households"));
   const list = h("ul", { class: "pick-list", id: "households" });
+  const count = h("p", { class: "count", id: "households-count", role: "status" });
+  const more = h("button", { type: "button", id: "households-more" });
+  let found = [];
+  let shown = 0;
+  const item = (x) => h("li", {},
+    h("a", { class: "pick", href: `#/household/${x.id}` }, `${x.data.head_name} · ${x.data.code}`,
+      h("small", {}, ` ${[x.data.address, villageName(x.data.village_id)].filter(Boolean).join(", ")}`)));
+  const showMore = () => {
+    const next = found.slice(shown, shown + PAGE);
+    list.append(...next.map(item));
+    shown += next.length;
+    count.textContent = shownOf(shown, found.length);
+    more.hidden = shown >= found.length;
+    more.textContent = _("Show %(n)s more", { n: formatNumber(Math.min(PAGE, found.length - shown)) });
+  };
+  more.onclick = showMore;
   const fill = (query) => {
-    const found = query
-      ? households.filter((x) => matches(query, x.key) || x.data.code === query.trim().toUpperCase())
-      : households;
-    list.replaceChildren(...found.slice(0, 100).map((x) => h("li", {},
-      h("a", { class: "pick", href: `#/household/${x.id}` }, `${x.data.head_name} · ${x.data.code}`,
-        h("small", {}, ` ${villageName(x.data.village_id)}`)))));
-    if (!found.length) list.append(h("li", {}, _("No household matches.")));
+    found = findHouseholds(households, query);
+    shown = 0;
+    list.replaceChildren();
+    showMore();
   };
   const input = h("input", { type: "search", autocomplete: "off", oninput: (ev) => fill(ev.target.value) });
   fill("");
   mount(main,
     h("h1", {}, _("Households")),
     h("a", { class: "button primary", href: "#/household/new" }, icon("user-plus"), _("New household")),
-    field("search", _("Search by name or card code, with or without accents"), input),
-    list);
+    field("search", _("Search by name, house number, village or card code, with or without accents"), input),
+    count,
+    list,
+    more);
 }
 
 function newCode() {
@@ -46,12 +63,14 @@ function newCode() {
 }
 
 export async function renderNew(main, values = {}, errors = {}, duplicates = null) {
-  const v = { village_id: "", head_name: "", phone: "", consent: false, ...values };
+  const v = { village_id: "", head_name: "", address: "", phone: "", consent: false, ...values };
   const village = h("select", { required: true, onchange: (ev) => { v.village_id = ev.target.value; } },
     h("option", { value: "" }, _("Choose…")),
     activeVillages().map((x) => h("option", { value: x.id, selected: x.id === v.village_id }, x.name)));
   const name = h("input", { type: "text", maxlength: 80, autocomplete: "off", value: v.head_name,
     oninput: (ev) => { v.head_name = ev.target.value; } });
+  const address = h("input", { type: "text", maxlength: 120, autocomplete: "off", value: v.address,
+    oninput: (ev) => { v.address = ev.target.value; } });
   const phone = h("input", { type: "tel", inputmode: "tel", maxlength: 20, autocomplete: "off", value: v.phone,
     oninput: (ev) => { v.phone = ev.target.value; } });
   const consent = h("input", { type: "checkbox", id: "consent", checked: v.consent,
@@ -68,6 +87,8 @@ export async function renderNew(main, values = {}, errors = {}, duplicates = nul
       : null,
     field("village", _("Village"), village, { error: errors.village }),
     field("head-name", _("Head of household"), name, { error: errors.head_name }),
+    field("address", _("House number, lane or hamlet (optional)"), address,
+      { hint: _("As the family says it, e.g. Số 12, xóm Đông.") }),
     field("phone", _("Phone (optional)"), phone, { error: errors.phone }),
     h("div", { class: `field consent${errors.consent ? " has-error" : ""}` },
       h("label", { class: "choice", for: "consent" }, consent,
@@ -102,6 +123,7 @@ async function saveNew(main, v, shownDuplicates) {
       village_id: v.village_id,
       code: newCode(),
       head_name: headName,
+      address: maskSecrets(nfc(v.address)),
       phone: phone || null,
       consent: true,
       consent_at: new Date().toISOString(),
@@ -126,7 +148,7 @@ export async function renderOne(main, id) {
   mount(main,
     h("h1", {}, d.head_name),
     h("p", { class: "back" }, h("a", { href: "#/households" }, `← ${_("Households")}`)),
-    h("p", { class: "lead" }, `${villageName(d.village_id)} · ${_("Card code")} ${d.code}`),
+    h("p", { class: "lead" }, [d.address, villageName(d.village_id), `${_("Card code")} ${d.code}`].filter(Boolean).join(" · ")),
     household.pending ? h("p", {}, _("Waiting to send")) : null,
     h("a", { class: "button primary", href: `#/log?household=${id}` }, icon("plus"), _("Log a session for this household")),
     h("h2", {}, _("What they can do now")),

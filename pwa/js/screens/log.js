@@ -2,17 +2,18 @@
 // four taps from the home screen: Log, the household, the service, Save.
 
 import { all, get } from "../db.js";
-import { _ } from "../i18n.js";
+import { _, formatNumber } from "../i18n.js";
 import { uuid7 } from "../ids.js";
 import { saveRecord } from "../outbox.js";
-import { maskSecrets, matches, nfc } from "../text.js";
+import { fold, maskSecrets, nfc } from "../text.js";
 import { addDays, chips, field, h, icon, mount, todayISO } from "../ui.js";
 import { go, saved } from "../router.js";
 import { store } from "../store.js";
-import { activeVillages, OUTCOMES, REASONS, SKILLS, serviceName } from "./common.js";
+import { activeVillages, findHouseholds, OUTCOMES, REASONS, SKILLS, serviceName, shownOf } from "./common.js";
 import { scanCode } from "./scan.js";
 
 const MINUTES = [5, 10, 15, 30, 60];
+const PICK = 20; // households listed at a time in the picker
 const DOSSIER = /^[A-Za-z0-9./-]{1,40}$/;
 // A bare 9- or 12-digit number is a citizen ID, not a dossier code (the server refuses it too).
 const looksLikeId = (code) => /^[0-9./-]+$/.test(code) && [9, 12].includes(code.replace(/\D/g, "").length);
@@ -40,6 +41,7 @@ function blank(householdId, household) {
     occurred_at: localInputValue(new Date()),
     guide_slug: null,
     query: "",
+    shown: PICK,
     errors: {},
   };
 }
@@ -73,7 +75,7 @@ export async function render(main, id, householdParam) {
   } else {
     form = blank(householdParam, households.find((x) => x.id === householdParam));
   }
-  form.households = households;
+  form.households = households.map((x) => ({ ...x, key: x.key || fold(x.data.head_name) }));
   form.recent = await recentHouseholds(households);
   draw(main);
 }
@@ -137,20 +139,16 @@ function householdPart(main) {
       villageSelect(),
       h("button", { type: "button", onclick: () => { form.walk_in = false; draw(main); } }, _("Choose a household instead")));
   }
-  const query = form.query;
-  const found = query
-    ? form.households.filter((x) => matches(query, x.key || "") || x.data.code === query.trim().toUpperCase()).slice(0, 8)
-    : form.recent;
-  const input = h("input", { type: "search", value: query, autocomplete: "off", oninput: (ev) => {
+  const input = h("input", { type: "search", value: form.query, autocomplete: "off", oninput: (ev) => {
     form.query = ev.target.value;
-    const list = main.querySelector("#household-results");
-    list.replaceWith(resultsList(main, form.query ? form.households.filter((x) => matches(form.query, x.key || "") || x.data.code === form.query.trim().toUpperCase()).slice(0, 8) : form.recent));
+    form.shown = PICK;
+    main.querySelector("#household-results").replaceWith(resultsPart(main));
   } });
   return h("section", {},
     h("h2", {}, _("Household")),
     form.errors.household ? h("p", { class: "error", role: "alert" }, form.errors.household) : null,
-    field("household-search", _("Search by name or card code"), input),
-    resultsList(main, found),
+    field("household-search", _("Search by name, house number, village or card code"), input),
+    resultsPart(main),
     h("div", { class: "actions" },
       "BarcodeDetector" in window
         ? h("button", { type: "button", onclick: () => scan(main) }, icon("camera"), _("Scan the card"))
@@ -159,13 +157,30 @@ function householdPart(main) {
       h("a", { class: "button", href: "#/household/new" }, icon("user-plus"), _("New household"))));
 }
 
-function resultsList(main, found) {
-  return h("ul", { class: "pick-list", id: "household-results" },
-    found.map((x) => h("li", {}, h("button", { type: "button", class: "pick", onclick: () => {
-      form.household_id = x.id;
-      form.village_id = x.data.village_id;
-      draw(main);
-    } }, `${x.data.head_name} · ${x.data.code}`))));
+// The recent households before anything is typed; then every match, PICK at a time, counted.
+function resultsPart(main) {
+  const pick = (x) => h("li", {}, h("button", { type: "button", class: "pick", onclick: () => {
+    form.household_id = x.id;
+    form.village_id = x.data.village_id;
+    draw(main);
+  } }, `${x.data.head_name} · ${x.data.code}`,
+    x.data.address ? h("small", {}, ` ${x.data.address}`) : null));
+  if (!form.query.trim()) {
+    return h("div", { id: "household-results" },
+      form.recent.length ? h("p", { class: "hint" }, _("Recently helped")) : null,
+      h("ul", { class: "pick-list" }, form.recent.map(pick)));
+  }
+  const found = findHouseholds(form.households, form.query);
+  const shown = found.slice(0, form.shown);
+  return h("div", { id: "household-results" },
+    h("p", { class: "count", role: "status" }, shownOf(shown.length, found.length)),
+    h("ul", { class: "pick-list" }, shown.map(pick)),
+    found.length > shown.length
+      ? h("button", { type: "button", onclick: () => {
+          form.shown += PICK;
+          main.querySelector("#household-results").replaceWith(resultsPart(main));
+        } }, _("Show %(n)s more", { n: formatNumber(Math.min(PICK, found.length - shown.length)) }))
+      : null);
 }
 
 async function scan(main) {

@@ -1,4 +1,4 @@
-"""follow-ups closed from the phone: who closed one
+"""follow-ups closed from the phone: who closed one; a household's address
 
 Revision ID: 0007
 Revises: 0006
@@ -8,6 +8,8 @@ Create Date: 2026-12-06 19:00:00.000000
   from the phone, through a "follow_up" sync op, or the coordinator in the console), beside
   follow_up_done_at. Added in place: SQLite's batch mode would copy the table and drop the
   triggers of daily_line_count (0002, 0003).
+- household.address: the house number, lane or hamlet as the family says it, so that a
+  volunteer finds the household by it (empty for the households already kept).
 """
 
 from collections.abc import Sequence
@@ -22,6 +24,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.add_column(
+        "household",
+        sa.Column("address", sa.String(length=120), nullable=False, server_default=""),
+    )
     if op.get_bind().dialect.name == "sqlite":
         # ALTER TABLE … ADD COLUMN may name its reference inline; alembic would want batch mode.
         op.execute(
@@ -43,6 +49,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("household", "address")
     if op.get_bind().dialect.name == "sqlite":
         op.execute("ALTER TABLE assistance_session DROP COLUMN follow_up_done_by")
         return
