@@ -18,7 +18,7 @@ setRoutes([
   [/^#?\/?$/, home.render],
   [/^#\/log(?:\/([\w-]+))?(?:\?household=([\w-]+))?$/, log.render],
   [/^#\/households$/, households.renderList],
-  [/^#\/household\/new$/, households.renderNew],
+  [/^#\/household\/new(\?log)?$/, (main, fromLog) => households.renderNew(main, {}, {}, null, Boolean(fromLog))],
   [/^#\/household\/([\w-]+)$/, households.renderOne],
   [/^#\/guides$/, guides.render],
   [/^#\/more$/, more.render],

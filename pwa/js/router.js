@@ -61,7 +61,10 @@ export async function route({ redraw = false } = {}) {
       }
       highlightTab();
       if (redraw) window.scrollTo(0, scroll);
-      else main.focus({ preventScroll: true });
+      else {
+        window.scrollTo(0, 0); // a new screen opens at its top (Today after a long form)
+        main.focus({ preventScroll: true });
+      }
       return;
     }
   }

@@ -126,3 +126,78 @@ def test_every_one_of_3000_households_is_reachable_with_a_count(
     page.get_by_role("button", name="Chọn hộ khác").click()
     page.get_by_label("Tìm theo tên, số nhà, thôn hoặc mã thẻ", exact=True).fill("nguyen van an")
     expect(page.locator("#household-results .count")).to_contain_text("Hiện 20 trong")
+
+
+def _taps(page: Page, *targets) -> int:
+    for target in targets:
+        target.click()
+    return len(targets)
+
+
+def test_the_log_form_fits_the_hand(page: Page, world: World, db: Database) -> None:
+    """Issue 14 point 3: a repeat visit and a walk-in in 4 taps, a new household in 8 and its
+    name; Save always on screen; every target at least 44 px; Today opens at its top."""
+    hid = uuid.uuid4()
+    push(db, world.vol_a, [op("household", hid, household_data(world.village_a2, "LAN00001"))])
+    login_line = {"service": "dvc_login", "outcome": "done", "reason": None, "dossier_code": None}
+    before = [
+        op(
+            "session",
+            uuid.uuid4(),
+            session_data(world.village_a2, household_id=str(hid), services=[login_line]),
+        )
+        for _ in range(2)
+    ]
+    push(db, world.vol_a, before)
+    sign_in(page)
+    tab = page.locator(".tabs a.log")
+    save = page.get_by_role("button", name="Lưu", exact=True)
+    favourite = page.get_by_role("group", name="Việc bạn hay làm").get_by_role(
+        "button", name="Đăng nhập Cổng Dịch vụ công"
+    )
+    # A repeat visit: the bar's Log, the household among the recent ones, the usual service, Save.
+    tab.click()
+    expect(save).to_be_in_viewport()  # the sticky bar, before any scrolling
+    small = page.evaluate(
+        """(sel) => [...document.querySelectorAll(sel)]
+            .filter((e) => e.offsetParent && e.getBoundingClientRect().height < 44)
+            .map((e) => e.outerHTML.slice(0, 60))""",
+        "#screen button, #screen a, #screen input, #screen select, #screen summary",
+    )
+    assert small == []
+    taps = 1 + _taps(
+        page, page.get_by_role("button", name="Nguyễn Thị Lan · LAN00001"), favourite, save
+    )
+    assert taps == 4
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Hôm nay")
+    assert page.evaluate("window.scrollY") == 0
+    # A walk-in: its village is the one of the last visit.
+    taps = _taps(page, tab, page.get_by_role("button", name="Khách vãng lai"))
+    expect(page.get_by_label("Thôn, tổ dân phố")).to_have_value(str(world.village_a2))
+    taps += _taps(page, page.get_by_role("button", name="Đăng nhập Cổng Dịch vụ công"), save)
+    assert taps == 4
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Hôm nay")
+    # A new household, from the log form and back to it with the household chosen; a select
+    # counts two taps.
+    taps = _taps(page, tab, page.get_by_role("link", name="Thêm hộ mới"))
+    page.get_by_label("Thôn, tổ dân phố").select_option(label="Thôn Tây")
+    taps += 2
+    page.get_by_label("Tên chủ hộ").fill("Hà Văn Mới")
+    taps += _taps(page, page.get_by_label("Gia đình đồng ý", exact=False), save)
+    expect(page.locator(".picked-name")).to_contain_text("Hà Văn Mới")
+    page.get_by_label("Tìm việc (gõ không dấu cũng được)").fill("chuyen tien qr")
+    expect(page.locator(".service-groups .chip:visible")).to_have_count(1)
+    taps += 1  # the filter box: a tap to start typing
+    taps += _taps(page, page.get_by_role("button", name="Chuyển tiền bằng mã QR"), save)
+    assert taps == 8 + 1  # eight, and one for the filter this test chose to use
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Hôm nay")
+    expect(page.locator("#today li")).to_have_count(5)
+    page.evaluate("window.langso.sync({force: true})")  # resolves once the outbox is sent
+    expect(page.locator("#sync-badge .waiting")).to_have_attribute("data-waiting", "0")
+    with db.read() as s:
+        rows = s.exec(select(AssistanceSession)).all()
+        assert len(rows) == 5
+        assert sum(1 for r in rows if r.household_id == hid) == 3
+        assert (
+            sum(1 for r in rows if r.household_id is None and r.village_id == world.village_a2) == 1
+        )

@@ -62,11 +62,14 @@ function newCode() {
   return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
 }
 
-export async function renderNew(main, values = {}, errors = {}, duplicates = null) {
-  const v = { village_id: "", head_name: "", address: "", phone: "", consent: false, ...values };
+// `fromLog`: opened from the log form, which gets the new household back, chosen.
+export async function renderNew(main, values = {}, errors = {}, duplicates = null, fromLog = false) {
+  const villages = activeVillages();
+  const usual = villages.length === 1 ? villages[0].id : store.lastVillage || "";
+  const v = { village_id: usual, head_name: "", address: "", phone: "", consent: false, fromLog, ...values };
   const village = h("select", { required: true, onchange: (ev) => { v.village_id = ev.target.value; } },
     h("option", { value: "" }, _("Choose…")),
-    activeVillages().map((x) => h("option", { value: x.id, selected: x.id === v.village_id }, x.name)));
+    villages.map((x) => h("option", { value: x.id, selected: x.id === v.village_id }, x.name)));
   const name = h("input", { type: "text", maxlength: 80, autocomplete: "off", value: v.head_name,
     oninput: (ev) => { v.head_name = ev.target.value; } });
   const address = h("input", { type: "text", maxlength: 120, autocomplete: "off", value: v.address,
@@ -77,7 +80,9 @@ export async function renderNew(main, values = {}, errors = {}, duplicates = nul
     onchange: (ev) => { v.consent = ev.target.checked; } });
   mount(main,
     h("h1", {}, _("New household")),
-    h("p", { class: "back" }, h("a", { href: "#/households" }, `← ${_("Households")}`)),
+    h("p", { class: "back" }, v.fromLog
+      ? h("a", { href: "#/log" }, `← ${_("Log a session")}`)
+      : h("a", { href: "#/households" }, `← ${_("Households")}`)),
     errors.form ? h("p", { class: "alert", role: "alert" }, errors.form) : null,
     duplicates?.length
       ? h("div", { class: "alert", role: "alert" },
@@ -130,8 +135,9 @@ async function saveNew(main, v, shownDuplicates) {
       skills: [],
     },
   }, store.member.id);
+  store.lastVillage = v.village_id;
   await saved();
-  go(`#/household/${id}`);
+  go(v.fromLog ? `#/log?household=${id}` : `#/household/${id}`);
 }
 
 export async function renderOne(main, id) {

@@ -1,8 +1,10 @@
 // "Ghi lượt hỗ trợ": log a session (or fix one). A repeat household with one service done is
-// four taps from the home screen: Log, the household, the service, Save.
+// four taps from the home screen: Log, the household, the service (the volunteer's most used
+// come first), Save. A walk-in is four too (its village is the last one used), a new household
+// eight and its name (the new household comes back here, chosen). Save stays on screen.
 
 import { all, get } from "../db.js";
-import { _, formatNumber } from "../i18n.js";
+import { _, formatNumber, ngettext } from "../i18n.js";
 import { uuid7 } from "../ids.js";
 import { saveRecord } from "../outbox.js";
 import { fold, maskSecrets, nfc } from "../text.js";
@@ -63,6 +65,7 @@ function fromSession(session) {
     follow_pick: Boolean(d.follow_up_on),
     occurred_at: localInputValue(new Date(d.occurred_at)),
     guide_slug: d.guide_slug,
+    detailsOpen: Boolean(d.notes || d.people_helped > 1 || d.guide_slug),
   };
 }
 
@@ -76,12 +79,26 @@ export async function render(main, id, householdParam) {
     form = blank(householdParam, households.find((x) => x.id === householdParam));
   }
   form.households = households.map((x) => ({ ...x, key: x.key || fold(x.data.head_name) }));
-  form.recent = await recentHouseholds(households);
+  const sessions = (await all("sessions")).filter((s) => !s.data.deleted)
+    .sort((a, b) => b.data.occurred_at.localeCompare(a.data.occurred_at));
+  form.recent = recentHouseholds(households, sessions);
+  form.favourites = mostUsed(sessions);
+  form.lastVillage = sessions[0]?.data.village_id || null; // where the volunteer worked last
   draw(main);
 }
 
-async function recentHouseholds(households) {
-  const sessions = (await all("sessions")).sort((a, b) => b.data.occurred_at.localeCompare(a.data.occurred_at));
+// The services this volunteer logs most (at most 6, used at least twice), most used first.
+function mostUsed(sessions) {
+  const uses = new Map();
+  for (const s of sessions.slice(0, 500)) {
+    for (const line of s.data.services || []) uses.set(line.service, (uses.get(line.service) || 0) + 1);
+  }
+  const active = new Set(store.boot.services.map((s) => s.code));
+  return [...uses].filter(([code, n]) => n >= 2 && active.has(code))
+    .sort((a, b) => b[1] - a[1]).slice(0, 6).map(([code]) => code);
+}
+
+function recentHouseholds(households, sessions) {
   const byId = new Map(households.map((x) => [x.id, x]));
   const seen = [];
   for (const s of sessions) {
@@ -118,14 +135,25 @@ function draw(main) {
       draw(main);
     }, { label: _("Time spent") }),
     detailsPart(main),
-    h("div", { class: "actions" },
+    form.existing
+      ? h("div", { class: "actions" }, h("button", { type: "button", class: "danger", onclick: () => remove(main) }, _("Delete")))
+      : null,
+    // Always on screen, above the bottom bar, with what is chosen so far.
+    h("div", { class: "save-bar" },
+      h("span", { class: "chosen", id: "chosen", "aria-live": "polite" }, form.services.length
+        ? ngettext("%(num)s service chosen", "%(num)s services chosen", form.services.length)
+        : _("No service chosen yet")),
       h("button", { type: "button", class: "primary", id: "save", onclick: () => save(main) }, _("Save")),
-      form.existing ? h("button", { type: "button", class: "danger", onclick: () => remove(main) }, _("Delete")) : null,
       h("a", { href: "#/", class: "button" }, _("Cancel"))),
   );
 }
 
 function householdPart(main) {
+  if (form.walk_in && !form.village_id) {
+    // The village of the last visit, or the only one: one tap less for the usual case.
+    const villages = activeVillages();
+    form.village_id = villages.find((v) => v.id === form.lastVillage)?.id || (villages.length === 1 ? villages[0].id : null);
+  }
   const chosen = form.households.find((x) => x.id === form.household_id);
   if (chosen) {
     return h("section", { class: "picked" },
@@ -154,7 +182,7 @@ function householdPart(main) {
         ? h("button", { type: "button", onclick: () => scan(main) }, icon("camera"), _("Scan the card"))
         : null,
       h("button", { type: "button", onclick: () => { form.walk_in = true; draw(main); } }, _("Walk-in, no household")),
-      h("a", { class: "button", href: "#/household/new" }, icon("user-plus"), _("New household"))));
+      h("a", { class: "button", href: "#/household/new?log" }, icon("user-plus"), _("New household"))));
 }
 
 // The recent households before anything is typed; then every match, PICK at a time, counted.
@@ -205,18 +233,47 @@ function villageSelect() {
 
 function servicesPart(main) {
   const selected = form.services.map((s) => s.service);
-  const groups = [];
+  const toggle = (code) => {
+    const i = form.services.findIndex((s) => s.service === code);
+    if (i >= 0) form.services.splice(i, 1);
+    else form.services.push({ service: code, outcome: "done", reason: null, dossier_code: null });
+    draw(main);
+  };
+  const favourites = form.favourites || [];
+  const sets = [];
+  if (favourites.length) sets.push([_("You do most often"), favourites]);
   for (const [skill, label] of SKILLS) {
-    const services = store.boot.services.filter((s) => s.skill === skill);
-    if (!services.length) continue;
-    groups.push(h("h3", {}, label()), chips("service", services.map((s) => [s.code, serviceName(s.code)]), selected, (code) => {
-      const i = form.services.findIndex((s) => s.service === code);
-      if (i >= 0) form.services.splice(i, 1);
-      else form.services.push({ service: code, outcome: "done", reason: null, dossier_code: null });
-      draw(main);
-    }, { multiple: true, label: label() }));
+    const codes = store.boot.services.filter((s) => s.skill === skill && !favourites.includes(s.code)).map((s) => s.code);
+    if (codes.length) sets.push([label(), codes]);
   }
-  return h("div", { class: "service-groups", "aria-labelledby": "services-title" }, groups);
+  const groups = sets.map(([title, codes]) => h("div", { class: "service-group" },
+    h("h3", {}, title),
+    chips("service", codes.map((code) => [code, serviceName(code)]), selected, toggle, { multiple: true, label: title })));
+  const container = h("div", { class: "service-groups", "aria-labelledby": "services-title" }, groups);
+  const none = h("p", { class: "hint", hidden: true }, _("No service matches. Clear the box to see them all."));
+  // Filter in place, without a redraw: the box keeps its focus while the volunteer types.
+  const filter = (query) => {
+    form.filter = query;
+    const words = fold(query).split(" ").filter(Boolean);
+    let shown = 0;
+    for (const group of container.querySelectorAll(".service-group")) {
+      let any = false;
+      for (const chip of group.querySelectorAll(".chip")) {
+        const on = !words.length || words.every((w) => fold(chip.textContent).includes(w)) || chip.getAttribute("aria-pressed") === "true";
+        chip.hidden = !on;
+        any ||= on;
+      }
+      group.hidden = !any;
+      shown += any ? 1 : 0;
+    }
+    none.hidden = shown > 0;
+  };
+  const box = h("input", { type: "search", autocomplete: "off", value: form.filter || "", oninput: (ev) => filter(ev.target.value) });
+  if (form.filter) filter(form.filter);
+  return h("div", {},
+    field("service-filter", _("Find a service (no accents needed)"), box),
+    none,
+    container);
 }
 
 function outcomePart(main) {
@@ -252,12 +309,21 @@ function detailsPart(main) {
   const today = todayISO();
   const followOptions = [[null, _("None")], [addDays(today, 3), _("In 3 days")], [addDays(today, 7), _("In a week")], ["pick", _("Pick a day")]];
   const followValue = form.follow_pick && ![addDays(today, 3), addDays(today, 7)].includes(form.follow_up_on) ? "pick" : form.follow_up_on;
-  return h("section", {},
-    h("h2", {}, _("Details")),
+  const details = h("details", { class: "more-details", open: Boolean(form.errors.people || form.errors.when || form.detailsOpen) },
+    h("summary", {}, _("More details: people, time, guide, notes")),
     field("people", _("People helped"), h("input", { type: "number", min: 1, max: 50, inputmode: "numeric", value: form.people_helped,
       oninput: (ev) => { form.people_helped = Number(ev.target.value); } }), { error: form.errors.people }),
     field("when", _("When"), h("input", { type: "datetime-local", value: form.occurred_at, max: localInputValue(new Date()),
       oninput: (ev) => { form.occurred_at = ev.target.value; } }), { error: form.errors.when }),
+    (store.boot.guides || []).length
+      ? field("guide", _("Guide used (optional)"), h("select", { onchange: (ev) => { form.guide_slug = ev.target.value || null; } },
+          h("option", { value: "" }, _("None")),
+          store.boot.guides.map((g) => h("option", { value: g.slug, selected: g.slug === form.guide_slug }, g.title))))
+      : null,
+    field("notes", _("Notes"), h("textarea", { rows: 3, maxlength: 2000, oninput: (ev) => { form.notes = ev.target.value; } }, form.notes),
+      { hint: _("Never write ID numbers, passwords or OTP codes.") }));
+  details.addEventListener("toggle", () => { form.detailsOpen = details.open; });
+  return h("section", {},
     h("h3", { id: "follow-title" }, _("Follow-up")),
     chips("follow", followOptions, followValue, (v) => {
       form.follow_pick = v !== null;
@@ -268,13 +334,7 @@ function detailsPart(main) {
       ? field("follow-date", _("Follow-up day"), h("input", { type: "date", value: form.follow_up_on || "", min: today,
           oninput: (ev) => { form.follow_up_on = ev.target.value || null; } }), { error: form.errors.follow })
       : form.errors.follow ? h("p", { class: "error" }, form.errors.follow) : null,
-    (store.boot.guides || []).length
-      ? field("guide", _("Guide used (optional)"), h("select", { onchange: (ev) => { form.guide_slug = ev.target.value || null; } },
-          h("option", { value: "" }, _("None")),
-          store.boot.guides.map((g) => h("option", { value: g.slug, selected: g.slug === form.guide_slug }, g.title))))
-      : null,
-    field("notes", _("Notes"), h("textarea", { rows: 3, maxlength: 2000, oninput: (ev) => { form.notes = ev.target.value; } }, form.notes),
-      { hint: _("Never write ID numbers, passwords or OTP codes.") }));
+    details);
 }
 
 function validate() {
