@@ -320,6 +320,28 @@ def test_commune_b_never_receives_commune_a_records(client, db, world) -> None:
     assert answer["changes"]["sessions"] == []
 
 
+def test_a_first_start_gets_what_makes_it_usable_before_the_households(client, db, world) -> None:
+    signed_in(client, world)
+    send(
+        client,
+        [
+            op("household", uuid.uuid4(), household_data(world.village_a, f"C-{i}"))
+            for i in range(3)
+        ],
+    )
+    core = client.get("/api/v1/bootstrap?part=core")
+    assert core.status_code == 200
+    data = core.json()
+    assert "households" not in data and data["households_total"] == 3
+    assert data["villages"] and data["services"] and data["csrf_token"]
+    assert data["member"]["id"] == str(world.vol_a.id)
+    assert core.headers["etag"] != client.get("/api/v1/bootstrap").headers["etag"]
+    assert core.cookies["langso_member"] == str(world.vol_a.id)
+    client.post("/logout", data={"csrf_token": csrf(client)})
+    assert "langso_member" not in client.cookies  # signing out forgets who it was
+    assert client.get("/api/v1/bootstrap?part=core").status_code == 401
+
+
 def test_bootstrap_is_compact_cached_and_revalidated(client, db, world) -> None:
     signed_in(client, world)
     hid = uuid.uuid4()
@@ -334,12 +356,15 @@ def test_bootstrap_is_compact_cached_and_revalidated(client, db, world) -> None:
         "commune",
         "villages",
         "services",
-        "households",
+        "households_total",
         "cursor",
+        "households",
         "guides",
         "csrf_token",
         "session",
     ]
+    assert data["households_total"] == len(data["households"]) == 1
+    assert response.cookies["langso_member"] == str(world.vol_a.id)
     assert data["member"] == {
         "id": str(world.vol_a.id),
         "name": world.vol_a.name,

@@ -2,9 +2,9 @@
 // store.js and the router in router.js, so that screens never import this module.
 
 import { getMeta, setMeta } from "./db.js";
-import { _, formatRelative, loadCatalogue, ngettext, pickLocale } from "./i18n.js";
+import { _, formatNumber, formatRelative, loadCatalogue, ngettext, pickLocale } from "./i18n.js";
 import { counts } from "./outbox.js";
-import { bootstrap, flush, onChange, status } from "./sync.js";
+import { bootstrap, bootstrapCore, flush, onChange, status } from "./sync.js";
 import { go, route, setRoutes } from "./router.js";
 import { publish, setSender, store, subscribe } from "./store.js";
 import { h, mount } from "./ui.js";
@@ -23,6 +23,8 @@ setRoutes([
   [/^#\/guides$/, guides.render],
   [/^#\/more$/, more.render],
 ]);
+
+let loading = null; // {done, total} while a first start brings the households
 
 export async function refreshBadge() {
   if (!store.member) return;
@@ -45,6 +47,10 @@ export async function refreshBadge() {
   else summary = _("Nothing to send yet");
   parts.push(h("span", { dataset: { waiting: String(waiting) }, class: "waiting" }, summary));
   if (rejected) parts.push(h("a", { href: "#/", class: "warn" }, ngettext("%(num)s needs fixing", "%(num)s need fixing", rejected)));
+  if (loading) {
+    parts.push(h("span", { class: "loading", id: "loading" }, _("Loading households: %(done)s of %(total)s",
+      { done: formatNumber(loading.done), total: formatNumber(loading.total) })));
+  }
   parts.push(h("span", { class: "last-sync" }, waiting && offline ? _("Offline, not sent yet") : lastSent(sentAt)));
   mount(badge, parts);
 }
@@ -85,9 +91,9 @@ async function switchMember() {
   if (store.member.id !== before) await sync({ force: true });
 }
 
-async function loadBootstrap() {
+async function loadBootstrap({ core = false, onProgress } = {}) {
   try {
-    return await bootstrap();
+    return await (core ? bootstrapCore() : bootstrap({ onProgress }));
   } catch (error) {
     if (error.status === 401) {
       if (!(await getMeta("memberId"))) location.assign("/login?next=/app");
@@ -133,6 +139,35 @@ function watchForUpdates() {
   });
 }
 
+// The member this browser is signed in as (auth.MEMBER_COOKIE), or null.
+function signedInAs() {
+  const found = document.cookie.split("; ").find((c) => c.startsWith("langso_member="));
+  return found ? decodeURIComponent(found.split("=")[1]) : null;
+}
+
+// Everything from the server, behind the screen already drawn: progress in the badge on a first
+// start, then the screen redraws with what came.
+async function refreshFromServer(firstStart) {
+  const total = store.boot.households_total || 0;
+  if (firstStart && total) {
+    loading = { done: 0, total };
+    refreshBadge();
+  }
+  const data = await loadBootstrap({
+    onProgress: firstStart && total ? (done) => {
+      loading = { done: Math.min(done, total), total };
+      refreshBadge();
+    } : null,
+  });
+  loading = null;
+  if (data) {
+    await loadStore();
+    publish("data");
+  } else {
+    refreshBadge();
+  }
+}
+
 function step(name) {
   document.body.dataset.step = name; // where start-up is, for a test that waits too long
 }
@@ -163,10 +198,14 @@ async function start() {
   }
   step("store");
   await loadStore();
+  // A returning start draws the phone's own data at once, online or not, and hears from the
+  // server behind it. A first start (or one after someone else signed in on this browser)
+  // waits only for the member, villages and catalogue, then brings the households behind.
+  const returning = Boolean(store.member) && (signedInAs() === store.member.id || !navigator.onLine);
   step("bootstrap");
-  if (navigator.onLine || !store.member) {
-    const data = await loadBootstrap();
-    if (data) await loadStore();
+  if (!returning) {
+    const core = await loadBootstrap({ core: true });
+    if (core) await loadStore();
   }
   onChange(() => refreshBadge());
   setSender(sync);
@@ -209,6 +248,8 @@ async function start() {
   // For the tests and for a "send now" button: flush on demand.
   window.langso = { sync, store, ready: true };
   document.body.dataset.ready = "true";
+  if (navigator.onLine && store.member) await refreshFromServer(!returning);
+  document.body.dataset.loaded = "true"; // for tests: the start's exchange with the server is over
   await sync({ force: true });
 }
 

@@ -200,10 +200,67 @@ export async function flush(memberId, { force = false } = {}) {
   else await run(true);
 }
 
-export async function bootstrap() {
-  const response = await fetch("/api/v1/bootstrap", { credentials: "same-origin" });
+// The body of a bootstrap, read as it arrives: `onProgress(n)` with the households read so far.
+async function readCounting(response, onProgress) {
+  if (!onProgress || !response.body) return response.json();
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const MARK = '"head_name":';
+  let text = "";
+  let from = 0; // marks starting before this were counted
+  let n = 0;
+  let last = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += value;
+    for (let at = text.indexOf(MARK, from); at !== -1; at = text.indexOf(MARK, from)) {
+      n += 1;
+      from = at + MARK.length;
+    }
+    // A mark cut between two chunks starts in the last MARK.length - 1 characters.
+    from = Math.max(from, text.length - MARK.length + 1);
+    if (Date.now() - last > 200) {
+      last = Date.now();
+      onProgress(n);
+    }
+  }
+  onProgress(n);
+  return JSON.parse(text);
+}
+
+// What a first start needs to be usable: the member, villages, catalogue, guides (no
+// households: `households_total` says how many the full bootstrap will bring).
+export async function bootstrapCore() {
+  const response = await fetch("/api/v1/bootstrap?part=core", { credentials: "same-origin" });
   if (!response.ok) throw new HttpError(response.status, await safeJson(response));
   const data = await response.json();
+  const database = await db();
+  const tx = database.transaction(["households", "sessions", "meta"], "readwrite");
+  const meta = tx.objectStore("meta");
+  const previous = await meta.get("memberId");
+  if (previous && previous !== data.member.id) {
+    // As in bootstrap(): nothing of the last volunteer's stays readable.
+    for (const store of ["households", "sessions"]) await tx.objectStore(store).clear();
+    await meta.delete("cursor");
+    await meta.delete("bootstrap");
+  }
+  const boot = (await meta.get("bootstrap")) || {};
+  await meta.put({ ...boot, ...bootMeta(data) }, "bootstrap");
+  await meta.put(data.csrf_token, "csrf");
+  await meta.put(data.member.id, "memberId");
+  await tx.done;
+  return data;
+}
+
+function bootMeta(data) {
+  const { member, commune, villages, services, guides, session } = data;
+  return { member, commune, villages, services, guides, session, households_total: data.households_total };
+}
+
+export async function bootstrap({ onProgress } = {}) {
+  const response = await fetch("/api/v1/bootstrap", { credentials: "same-origin" });
+  if (!response.ok) throw new HttpError(response.status, await safeJson(response));
+  const data = await readCounting(response, onProgress);
   const database = await db();
   const tx = database.transaction(["households", "sessions", "meta", "outbox"], "readwrite");
   const meta = tx.objectStore("meta");
@@ -240,7 +297,7 @@ export async function bootstrap() {
     const record = await tx.objectStore("sessions").get(entry.id);
     if (record) await tx.objectStore("sessions").put({ ...withFollowUp(record, entry.data), pending: true });
   }
-  await meta.put({ member: data.member, commune: data.commune, villages: data.villages, services: data.services, guides: data.guides, session: data.session }, "bootstrap");
+  await meta.put(bootMeta(data), "bootstrap");
   await meta.put(data.csrf_token, "csrf");
   await meta.put(memberId, "memberId");
   // The cursor only skips what bootstrap already brought: without sessions in it, pull from 0.

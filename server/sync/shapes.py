@@ -235,9 +235,10 @@ def pull(
     }
 
 
-def bootstrap(session: Session, member: Member) -> dict[str, Any]:
+def bootstrap(session: Session, member: Member, core: bool = False) -> dict[str, Any]:
     """Everything a phone needs to start: its member, commune, villages, the service
-    catalogue and the commune's households, with the cursor to pull from afterwards."""
+    catalogue and the commune's households, with the cursor to pull from afterwards. `core`
+    leaves the households out (their number only): a first start is usable with the rest."""
     cursor = current_cursor(session)  # first, as in pull()
     commune = session.get(Commune, member.commune_code)
     assert commune is not None
@@ -250,12 +251,16 @@ def bootstrap(session: Session, member: Member) -> dict[str, Any]:
         .where(Service.active == sa.true())
         .order_by(Service.sort)
     ).all()
-    households = session.execute(
-        _HOUSEHOLD_OUT.where(
-            T_HOUSEHOLD.c.commune_code == commune.code, T_HOUSEHOLD.c.deleted_at.is_(None)
-        ).order_by(T_HOUSEHOLD.c.seq)
-    ).all()
-    return {
+    kept = (T_HOUSEHOLD.c.commune_code == commune.code, T_HOUSEHOLD.c.deleted_at.is_(None))
+    households: list[Any] = []
+    if core:
+        total = session.execute(sa.select(sa.func.count()).where(*kept)).scalar_one()
+    else:
+        households = list(
+            session.execute(_HOUSEHOLD_OUT.where(*kept).order_by(T_HOUSEHOLD.c.seq)).all()
+        )
+        total = len(households)
+    out = {
         "member": {
             "id": str(member.id),
             "name": member.name,
@@ -272,6 +277,9 @@ def bootstrap(session: Session, member: Member) -> dict[str, Any]:
             {"code": s.code, "skill": s.skill, "name_vi": s.name_vi, "name_en": s.name_en}
             for s in services
         ],
-        "households": [household_json(row) for row in households],
+        "households_total": total,
         "cursor": cursor,
     }
+    if not core:
+        out["households"] = [household_json(row) for row in households]
+    return out

@@ -25,6 +25,23 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
+# Who is signed in on this browser, readable by the field app (not a secret: the session cookie
+# is). A returning start draws the phone's own data at once only when it names the member the
+# phone last opened for; otherwise the app waits for the server (someone else signed in).
+MEMBER_COOKIE = "langso_member"
+
+
+def set_member_cookie(response: Response, member: Member, secure: bool) -> None:
+    response.set_cookie(
+        MEMBER_COOKIE,
+        str(member.id),
+        max_age=accounts.SESSION_DAYS * 86400,
+        httponly=False,
+        samesite="lax",
+        secure=secure,
+    )
+
+
 def home_for(member: Member) -> str:
     if member.role == Role.admin:
         return "/console/province"
@@ -46,6 +63,7 @@ def signed_in(ctx: Ctx, member: Member, target: str) -> Response:
         samesite="lax",
         secure=ctx.settings.https_only,
     )
+    set_member_cookie(response, member, ctx.settings.https_only)
     return response
 
 
@@ -121,6 +139,7 @@ def logout(ctx: Ctx) -> Response:
             accounts.end_session(session, token)
     response = RedirectResponse("/login", 303)
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
+    response.delete_cookie(MEMBER_COOKIE, samesite="lax")
     return response
 
 

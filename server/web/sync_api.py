@@ -24,6 +24,7 @@ from ..models import Member, Role
 from ..security import csrf_token
 from ..text import unreadable
 from . import Ctx, etag_matches, view
+from .auth import set_member_cookie
 
 MEMBERS = (Role.volunteer, Role.coordinator, Role.admin)
 GZIP_FROM = 1024  # smaller bodies fit in one packet anyway
@@ -58,9 +59,13 @@ def bootstrap(ctx: Ctx) -> Response:
     [{id, village_id, code, head_name, phone, skills, version}] (deleted ones are left out);
     guides (the published catalogue, server/guides.py index()); cursor (pull changes after it
     with /api/v1/sync); csrf_token (send it as X-CSRF-Token); session (when this device's
-    sign-in began). Cache-Control: private, no-cache, with an ETag: send If-None-Match to get
-    a 304 when nothing changed.
+    sign-in began); households_total. With ?part=core the households are left out (their
+    number is in households_total): the app is usable with the rest while they load.
+    Cache-Control: private, no-cache, with an ETag: send If-None-Match to get a 304 when
+    nothing changed. Sets the `langso_member` cookie (auth.MEMBER_COOKIE).
     ---
+    parameters:
+      - {name: part, in: query, required: false, schema: {type: string, enum: [core]}}
     responses:
       "200":
         description: The member, commune, villages, services and households, and the cursor.
@@ -72,8 +77,9 @@ def bootstrap(ctx: Ctx) -> Response:
         description: The member belongs to no commune.
     """
     me = _commune_member(ctx)
+    core = ctx.request.query_params.get("part") == "core"
     with ctx.db.read() as session:
-        data = sync_core.bootstrap(session, me)
+        data = sync_core.bootstrap(session, me, core=core)
         data["guides"] = guides.index(session, me.commune_code)
     data["csrf_token"] = csrf_token(ctx.request, masked=False)
     data["session"] = ctx.session_marker()
@@ -81,8 +87,11 @@ def bootstrap(ctx: Ctx) -> Response:
     etag = 'W/"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
     headers = {"Cache-Control": "private, no-cache", "ETag": etag}
     if etag_matches(ctx.request, etag):
-        return Response(status_code=304, headers={**headers, "Vary": "Accept-Encoding"})
-    return _respond(ctx.request, raw, headers)
+        response = Response(status_code=304, headers={**headers, "Vary": "Accept-Encoding"})
+    else:
+        response = _respond(ctx.request, raw, headers)
+    set_member_cookie(response, me, ctx.settings.https_only)
+    return response
 
 
 @view(*MEMBERS)

@@ -61,8 +61,9 @@ def sign_in(page: Page, phone: str = "0900000004") -> None:
 
 
 def wait_ready(page: Page) -> None:
+    """The first screen is drawn and the start's exchange with the server is over."""
     try:
-        page.wait_for_selector("body[data-ready=true]", state="attached")
+        page.wait_for_selector("body[data-ready=true][data-loaded=true]", state="attached")
     except Exception as error:
         where = page.evaluate("document.body && document.body.dataset.step")
         raise AssertionError(f"the app did not start: stuck at {where!r} on {page.url}") from error

@@ -13,7 +13,7 @@ from server.db import Database
 from server.models import AssistanceSession, RecordHistory
 from server.periods import today_in_vietnam
 
-from ..conftest import World
+from ..conftest import PASSWORD, World
 from ..test_sync import household_data, op, push, session_data, when
 from .test_field_app import sign_in
 
@@ -201,3 +201,46 @@ def test_the_log_form_fits_the_hand(page: Page, world: World, db: Database) -> N
         assert (
             sum(1 for r in rows if r.household_id is None and r.village_id == world.village_a2) == 1
         )
+
+
+def test_a_start_is_usable_before_the_households_arrive(
+    page: Page, world: World, db: Database
+) -> None:
+    """Issue 14 point 2: a first start is usable once the villages and catalogue are in, says
+    how many households it is bringing, and a returning start draws the phone's own data
+    while the server has not answered yet."""
+    _households(db, world, 3000)
+    held: list = []
+    hold = [True]
+    # The full bootstrap waits while `hold` (the core one, ?part=core, is not this URL).
+    page.route(
+        "**/api/v1/bootstrap", lambda route: held.append(route) if hold[0] else route.continue_()
+    )
+    page.goto("/login?next=/app")
+    page.get_by_label("Số điện thoại").fill("0900000004")
+    page.get_by_label("Mật khẩu").fill(PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_selector("body[data-ready=true]", state="attached")
+    expect(page.locator("#loading")).to_have_text("Đang tải hộ dân: 0 / 3.000")
+    page.locator(".tabs a.log").click()  # usable: a walk-in can be logged already
+    page.get_by_role("button", name="Khách vãng lai").click()
+    expect(page.get_by_label("Thôn, tổ dân phố").locator("option")).to_have_count(3)
+    page.get_by_role("link", name="Hôm nay").click()
+    hold[0] = False
+    for route in held:
+        route.continue_()
+    held.clear()
+    page.wait_for_selector("body[data-loaded=true]", state="attached")
+    expect(page.locator("#loading")).to_have_count(0)
+    page.goto(page.url.split("#")[0] + "#/households")
+    expect(page.locator("#households-count")).to_have_text("Hiện 50 trong 3.000 hộ")
+    # A returning start: the households are drawn from the phone while bootstrap is held.
+    hold[0] = True
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]", state="attached")
+    expect(page.locator("#households-count")).to_have_text("Hiện 50 trong 3.000 hộ")
+    assert page.evaluate("document.body.dataset.loaded") is None
+    assert len(held) == 1
+    hold[0] = False
+    held[0].continue_()
+    page.wait_for_selector("body[data-loaded=true]", state="attached")
