@@ -21,6 +21,7 @@ PWA = ROOT / "pwa"
 # beyond the first are fetched on demand.
 SHELL_GLOBS = [
     "styles.css",
+    "card-print.css",
     "js/*.js",
     "js/screens/*.js",
     "vendor/idb/idb.js",

@@ -3,10 +3,12 @@ offline, and it reaches the server once; every one of 3,000 households can be fo
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import timedelta
 
 from playwright.sync_api import BrowserContext, Page, expect
+from pypdf import PdfReader
 from sqlmodel import select
 
 from server.db import Database
@@ -16,6 +18,7 @@ from server.periods import today_in_vietnam
 from ..conftest import PASSWORD, World
 from ..test_sync import household_data, op, push, session_data, when
 from .test_field_app import sign_in
+from .test_pages import sign_in as console_sign_in
 
 
 def _follow_up(db: Database, world: World, days: int, notes: str) -> uuid.UUID:
@@ -244,3 +247,45 @@ def test_a_start_is_usable_before_the_households_arrive(
     hold[0] = False
     held[0].continue_()
     page.wait_for_selector("body[data-loaded=true]", state="attached")
+
+
+def _pdf_pages(pdf: bytes) -> list[tuple[float, float]]:
+    reader = PdfReader(io.BytesIO(pdf))
+    return [(float(p.mediabox.width), float(p.mediabox.height)) for p in reader.pages]
+
+
+A6 = (297.6, 419.5)  # points
+
+
+def test_a_households_card_prints_alone_on_an_a6_page(
+    page: Page, world: World, db: Database
+) -> None:
+    """Issue 14 point 6: "In thẻ" prints the card, not the household page around it."""
+    hid = uuid.uuid4()
+    push(db, world.vol_a, [op("household", hid, household_data(world.village_a, "CARD0001"))])
+    sign_in(page)
+    page.goto(page.url.split("#")[0] + f"#/household/{hid}")
+    page.evaluate("window.print = () => { window.printedWith = document.body.className; }")
+    page.get_by_role("button", name="In thẻ").click()
+    assert "print-card" in page.evaluate("window.printedWith")
+    page.evaluate("document.body.classList.add('print-card')")
+    page.emulate_media(media="print")
+    visible = page.evaluate(
+        "[...document.querySelectorAll('#screen > *')].filter((e) => e.offsetParent !== null)"
+        ".map((e) => e.id)"
+    )
+    assert visible == ["household-card"]
+    expect(page.locator("#household-card")).to_contain_text("CARD0001")
+    expect(page.locator("#household-card")).to_contain_text("Nguyễn Thị Lan")
+    pages = _pdf_pages(page.pdf(prefer_css_page_size=True))
+    assert len(pages) == 1 and all(abs(a - b) < 2 for a, b in zip(pages[0], A6, strict=True))
+    # The console's card page prints the same way.
+    page.emulate_media(media="screen")
+    page.context.clear_cookies()  # the coordinator signs in on this browser
+    coordinator = page.context.new_page()
+    console_sign_in(coordinator, "0900000002")
+    coordinator.wait_for_url("**/console/")
+    coordinator.goto(f"/console/households/{hid}/card")
+    coordinator.emulate_media(media="print")
+    pages = _pdf_pages(coordinator.pdf(prefer_css_page_size=True))
+    assert len(pages) == 1 and all(abs(a - b) < 2 for a, b in zip(pages[0], A6, strict=True))

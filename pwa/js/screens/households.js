@@ -149,8 +149,11 @@ export async function renderOne(main, id) {
   const d = household.data;
   const skills = new Set(d.skills || []);
   const open = sessions.filter((s) => s.data.follow_up_on && !s.follow_up_done);
-  const card = h("figure", { class: "qr card" });
-  card.append(qrSvg(d.code), h("figcaption", {}, h("strong", {}, d.head_name), h("br"), d.code));
+  // The card the family keeps: printed alone, one per A6 page (styles.css, page "card").
+  const card = h("figure", { class: "qr card", id: "household-card" },
+    h("p", { class: "card-brand" }, `Làng Số · ${_("Community digital-technology team")}`));
+  card.append(qrSvg(d.code), h("figcaption", {}, h("strong", { class: "card-code" }, d.code), h("br"),
+    d.head_name, h("br"), [villageName(d.village_id), store.boot.commune?.name].filter(Boolean).join(", ")));
   mount(main,
     h("h1", {}, d.head_name),
     h("p", { class: "back" }, h("a", { href: "#/households" }, `← ${_("Households")}`)),
@@ -170,6 +173,12 @@ export async function renderOne(main, id) {
     h("h2", {}, _("QR card")),
     card,
     h("div", { class: "actions" },
-      h("button", { type: "button", onclick: () => print() }, icon("printer"), _("Print the card")),
+      h("button", { type: "button", onclick: printCard }, icon("printer"), _("Print the card")),
       navigator.share ? h("button", { type: "button", onclick: () => navigator.share({ title: d.head_name, text: `${d.head_name}: ${d.code}` }).catch(() => {}) }, icon("share-2"), _("Share")) : null));
+}
+
+function printCard() {
+  document.body.classList.add("print-card");
+  window.addEventListener("afterprint", () => document.body.classList.remove("print-card"), { once: true });
+  window.print();
 }
