@@ -148,10 +148,10 @@ def _csv_value(value: Any) -> Any:
     return _safe(value)
 
 
-def sessions_csv(headings: list[str], rows: list[list[Any]]) -> bytes:
-    """UTF-8 with a BOM, so that Excel shows the Vietnamese letters."""
+def sessions_csv(headings: list[str], rows: list[list[Any]], delimiter: str = ",") -> bytes:
+    """UTF-8 with a BOM, so that Excel shows the Vietnamese letters; `delimiter` "," or ";"."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, delimiter=delimiter)
     writer.writerow(headings)
     writer.writerows([_csv_value(v) for v in row] for row in rows)
     return out.getvalue().encode("utf-8-sig")

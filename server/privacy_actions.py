@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from . import review
 from .accounts import InvalidInput, display_phone
 from .db import utcnow
-from .i18n import gettext
+from .i18n import current_locale, gettext
 from .models import (
     AssistanceSession,
     AuditEvent,
@@ -55,7 +55,10 @@ def export_household(session: Session, household: Household) -> dict[str, Any]:
     commune = session.get(Commune, household.commune_code)
     names = _names(session)
     villages = _villages(session, household.commune_code)
-    services = {s.code: s.name_vi for s in session.exec(select(Service)).all()}
+    english = current_locale.get() == "en"
+    services = {
+        s.code: s.name_en if english else s.name_vi for s in session.exec(select(Service)).all()
+    }
     rows = list(
         session.exec(
             select(AssistanceSession)

@@ -144,7 +144,8 @@ def test_privacy_export_contains_the_households_data(
     download = client.get(f"/console/households/{hh}/export.json")
     assert download.status_code == 200
     assert download.headers["content-type"].startswith("application/json")
-    assert 'attachment; filename="ho-A-001-' in download.headers["content-disposition"]
+    day = periods.today_in_vietnam().isoformat()  # the day in Vietnam, not in UTC
+    assert download.headers["content-disposition"] == f'attachment; filename="ho-A-001-{day}.json"'
     data = download.json()
     assert data["format"] == "langso-household-export"
     assert data["household"]["head_name"] == NAME
@@ -347,3 +348,16 @@ def test_audit_log_lists_and_filters(client: TestClient, db: Database, world: Wo
     client.cookies.clear()
     login(client, world.phone("coord_b"))
     assert client.get("/console/audit").text.count('class="event"') == 0
+
+
+def test_a_households_export_names_services_in_the_readers_language(
+    client: TestClient, db: Database, world: World
+) -> None:
+    hh = add_household(db, world.vol_a, world.village_a, "A-002")
+    log_sessions(
+        db, world.vol_a, world.village_a, household_id=str(hh), services=[line("dvc_birth")]
+    )
+    login(client, world.phone("coord_a"))
+    client.get("/language/en?next=/console/")
+    [session] = client.get(f"/console/households/{hh}/export.json").json()["sessions"]
+    assert session["services"][0]["name"] == "Birth, residence and child health insurance"

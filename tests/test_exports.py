@@ -252,3 +252,22 @@ def test_default_period_is_this_month_and_bad_periods_are_refused(
     assert client.get("/console/exports?from=x").status_code == 400
     with db.read() as s:
         assert len(s.exec(select(AuditEvent)).all()) == 1  # only the summary that was sent
+
+
+def test_a_csv_for_excel_in_vietnamese_splits_at_semicolons(
+    client: TestClient, db: Database, world: World
+) -> None:
+    log_sessions(db, world.vol_a, world.village_a, 2, notes="Ghi chú, có dấu phẩy; và chấm phẩy")
+    query, start, end = period_query()
+    login(client, world.phone("coord_a"))
+    page = client.get(f"/console/exports?{query}")
+    assert "/console/exports/sessions-semicolon.csv?" in page.text
+    comma = client.get(f"/console/exports/sessions.csv?{query}")
+    semi = client.get(f"/console/exports/sessions-semicolon.csv?{query}")
+    assert semi.status_code == 200 and semi.headers["content-type"].startswith("text/csv")
+    name = f"luot-ho-tro-excel_{COMMUNE_A}_{start}_{end}.csv"
+    assert semi.headers["content-disposition"] == f'attachment; filename="{name}"'
+    assert semi.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(semi.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows == read_csv(comma.content)  # the same cells, the notes' ";" quoted
+    assert semi.content.decode("utf-8-sig").splitlines()[0].count(";") == len(rows[0]) - 1

@@ -22,6 +22,9 @@ CSV = "text/csv; charset=utf-8"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FILES = {
     "sessions.csv": ("luot-ho-tro", "csv", CSV),
+    # The same with ";" between columns: Excel set to Vietnamese (or any language whose decimal
+    # mark is a comma) splits a CSV at ";" when it is opened with a double click.
+    "sessions-semicolon.csv": ("luot-ho-tro-excel", "csv", CSV),
     "sessions.xlsx": ("luot-ho-tro", "xlsx", XLSX),
     "summary.xlsx": ("bao-cao-tong-hop", "xlsx", XLSX),
 }
@@ -99,7 +102,7 @@ def download(ctx: Ctx) -> Response:
             rows = exports.session_rows(session, commune.code, period)
             headings = exports.session_headings()
             if extension == "csv":
-                body = exports.sessions_csv(headings, rows)
+                body = exports.sessions_csv(headings, rows, ";" if "semicolon" in name else ",")
             else:
                 body = exports.sessions_xlsx(headings, rows)
             record(

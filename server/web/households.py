@@ -20,6 +20,7 @@ from ..exports import service_names
 from ..i18n import fmt_date, fmt_datetime, gettext
 from ..labels import FIVE_SKILLS, OUTCOMES, SKILLS, label
 from ..models import AssistanceSession, Commune, Household, Member, SessionService
+from ..periods import today_in_vietnam
 from ..text import fold
 from ..villages import merges
 from . import Ctx, paging, view
@@ -241,7 +242,7 @@ def export_json(ctx: Ctx) -> Response:
     """Download everything kept about a household as JSON."""
     data, household, _ = _export(ctx, "json")
     body = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
-    filename = f"ho-{household.code}-{data['exported_at'][:10]}.json"
+    filename = f"ho-{household.code}-{today_in_vietnam().isoformat()}.json"  # the day in Vietnam
     return Response(
         body,
         media_type="application/json; charset=utf-8",

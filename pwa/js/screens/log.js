@@ -4,7 +4,7 @@
 // eight and its name (the new household comes back here, chosen). Save stays on screen.
 
 import { all, get } from "../db.js";
-import { _, formatNumber, ngettext } from "../i18n.js";
+import { _, currentLocale, formatNumber, ngettext } from "../i18n.js";
 import { uuid7 } from "../ids.js";
 import { saveRecord } from "../outbox.js";
 import { fold, maskSecrets, nfc } from "../text.js";
@@ -318,7 +318,8 @@ function detailsPart(main) {
     (store.boot.guides || []).length
       ? field("guide", _("Guide used (optional)"), h("select", { onchange: (ev) => { form.guide_slug = ev.target.value || null; } },
           h("option", { value: "" }, _("None")),
-          store.boot.guides.map((g) => h("option", { value: g.slug, selected: g.slug === form.guide_slug }, g.title))))
+          store.boot.guides.map((g) => h("option", { value: g.slug, selected: g.slug === form.guide_slug },
+            currentLocale() === "en" ? g.title_en || g.title : g.title))))
       : null,
     field("notes", _("Notes"), h("textarea", { rows: 3, maxlength: 2000, oninput: (ev) => { form.notes = ev.target.value; } }, form.notes),
       { hint: _("Never write ID numbers, passwords or OTP codes.") }));
