@@ -49,10 +49,9 @@ def recount(db: Database) -> dict[tuple[str, date], dict[str, int]]:
     here from the rows, independently of both the triggers and server/line_counts.py."""
     with db.read() as s:
         skill = dict(s.execute(sa.select(Service.code, Service.skill)).all())  # type: ignore[call-overload]
-        sessions = {
-            r.id: r
-            for r in s.exec(select(AssistanceSession).where(AssistanceSession.deleted_at == None))  # noqa: E711
-        }
+        t = AssistanceSession.__table__  # only the columns this reads: the database may be older
+        stmt = sa.select(t.c.id, t.c.commune_code, t.c.occurred_at).where(t.c.deleted_at.is_(None))
+        sessions = {r.id: r for r in s.execute(stmt)}
         lines = s.exec(select(SessionService)).all()
     out: dict[tuple[str, date], Counter[str]] = {}
     for line in lines:
@@ -303,7 +302,7 @@ def test_migration_0003_keeps_the_counts_and_both_ways_the_triggers(tmp_path) ->
     from server import villages
     from server.migrate import alembic_config
 
-    from .test_migrations import database_at
+    from .test_migrations import add_as_then, database_at
 
     def line(db: Database, sid: uuid.UUID, service: str) -> None:
         with db.write() as s:
@@ -318,17 +317,16 @@ def test_migration_0003_keeps_the_counts_and_both_ways_the_triggers(tmp_path) ->
         sid = uuid.uuid4()
         with db.write() as s:  # written as review.py would: 0002's triggers count it
             village = villages.add_village(s, "07627", "Thôn Đông", vol).id
-            s.add(
-                AssistanceSession(
-                    id=sid,
-                    commune_code="07627",
-                    village_id=village,
-                    volunteer_id=vol.id,
-                    occurred_at=datetime.now(UTC) - timedelta(hours=1),
-                    created_by=vol.id,
-                    updated_by=vol.id,
-                )
+            row = AssistanceSession(
+                id=sid,
+                commune_code="07627",
+                village_id=village,
+                volunteer_id=vol.id,
+                occurred_at=datetime.now(UTC) - timedelta(hours=1),
+                created_by=vol.id,
+                updated_by=vol.id,
             )
+            add_as_then(s, row)
         line(db, sid, "dvc_birth")
         check(db, marker=False)
         db.dispose()

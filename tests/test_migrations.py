@@ -7,6 +7,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -67,6 +68,15 @@ def database_at(tmp_path, revision: str) -> Iterator[tuple[str, Member]]:
         yield url, vol
     finally:
         _drop(cleanup)
+
+
+def add_as_then(session: Any, obj: Any) -> None:
+    """Insert a model's row into a database at an older revision: only the columns it had then
+    (the models have the columns of head)."""
+    table = type(obj).__table__
+    have = {c["name"] for c in sa.inspect(session.connection()).get_columns(table.name)}
+    values = {c.name: getattr(obj, c.key) for c in table.columns if c.name in have}
+    session.execute(sa.insert(table).values(values))
 
 
 def _modelled(obj: object, name: str | None, type_: str, *_args: object) -> bool:

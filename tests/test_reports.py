@@ -88,26 +88,31 @@ def add_session(
     follow_up_on: date | None = None,
     follow_up_done: bool = False,
     lines: list[tuple[str, str, str | None, str | None]] = (),  # type: ignore[assignment]
+    then: bool = False,  # the database is at an older revision than the models
 ) -> uuid.UUID:
     sid = uuid.uuid4()
     volunteer = volunteer or (world.vol_a if commune == COMMUNE_A else world.vol_b)
     with db.write() as s:
-        s.add(
-            AssistanceSession(
-                id=sid,
-                commune_code=commune,
-                village_id=village,
-                household_id=household,
-                volunteer_id=volunteer.id,
-                occurred_at=at,
-                people_helped=people,
-                follow_up_on=follow_up_on,
-                follow_up_done_at=at if follow_up_done else None,
-                deleted_at=at if deleted else None,
-                created_by=volunteer.id,
-                updated_by=volunteer.id,
-            )
+        row = AssistanceSession(
+            id=sid,
+            commune_code=commune,
+            village_id=village,
+            household_id=household,
+            volunteer_id=volunteer.id,
+            occurred_at=at,
+            people_helped=people,
+            follow_up_on=follow_up_on,
+            follow_up_done_at=at if follow_up_done else None,
+            deleted_at=at if deleted else None,
+            created_by=volunteer.id,
+            updated_by=volunteer.id,
         )
+        if then:
+            from .test_migrations import add_as_then
+
+            add_as_then(s, row)
+        else:
+            s.add(row)
         s.flush()
         for service, outcome, reason, dossier in lines:
             s.add(
@@ -560,7 +565,9 @@ def test_migration_0002_counts_the_lines_already_stored(tmp_path) -> None:
             (2, True, [("safe_scam", "done", None, None)]),
             (20, False, [("pay_water", "not_finished", "no_signal", None)]),
         ]:
-            add_session(db, world, at=at_local(date(2026, 10, day)), deleted=deleted, lines=lines)
+            add_session(
+                db, world, at=at_local(date(2026, 10, day)), deleted=deleted, lines=lines, then=True
+            )
         db.dispose()
         command.upgrade(alembic_config(url), "head")
         db = Database(url)
