@@ -239,9 +239,7 @@ export async function bootstrapCore() {
   const meta = tx.objectStore("meta");
   const previous = await meta.get("memberId");
   if (previous && previous !== data.member.id) {
-    // As in bootstrap(): nothing of the last volunteer's stays readable.
-    for (const store of ["households", "sessions"]) await tx.objectStore(store).clear();
-    await meta.delete("cursor");
+    await forgetLastMember(tx);
     await meta.delete("bootstrap");
   }
   const boot = (await meta.get("bootstrap")) || {};
@@ -250,6 +248,13 @@ export async function bootstrapCore() {
   await meta.put(data.member.id, "memberId");
   await tx.done;
   return data;
+}
+
+// Another volunteer on this phone: nothing of the last one's stays readable. What they have
+// not sent stays in the outbox, under their name, and comes back when they sign in.
+async function forgetLastMember(tx) {
+  for (const store of ["households", "sessions"]) await tx.objectStore(store).clear();
+  await tx.objectStore("meta").delete("cursor");
 }
 
 function bootMeta(data) {
@@ -271,12 +276,7 @@ export async function bootstrap({ onProgress } = {}) {
   // applied on top of the server's copy below.
   const mine = entries.filter((e) => e.member_id === memberId);
   const edited = new Set(mine.filter((e) => e.entity !== "follow_up").map((e) => e.id));
-  if (previous && previous !== memberId) {
-    // Another volunteer on this phone: nothing of the last one's stays readable. What they
-    // have not sent stays in the outbox, under their name, and comes back when they sign in.
-    for (const store of ["households", "sessions"]) await tx.objectStore(store).clear();
-    await meta.delete("cursor");
-  }
+  if (previous && previous !== memberId) await forgetLastMember(tx);
   for (const [store, items] of [["households", data.households], ["sessions", data.sessions]]) {
     for (const item of items || []) {
       if (!edited.has(item.id)) await tx.objectStore(store).put(fromServer(store, item));

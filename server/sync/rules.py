@@ -215,24 +215,8 @@ def _apply_follow_up(batch: Batch, op: OpIn) -> tuple[Record, str]:
         if day > batch.now.astimezone(TZ).date() + timedelta(days=366):
             raise Rejected("invalid", {"follow_up_on": gettext("At most a year from today.")})
         data["follow_up_on"] = day.isoformat()
-    rec.data = data
-    rec.version += 1
-    batch.touch(rec)
-    full = {**data, "volunteer_id": str(rec.owner), "review_state": rec.review_state}
-    full.update(conflict=rec.conflict, follow_up_done=rec.follow_up_done)
-    batch.versions["session", rec.id, rec.version] = full
-    batch.history.append(
-        {
-            "entity": "session",
-            "record_id": rec.id,
-            "version": rec.version,
-            "data": {**full, "_action": "follow_up.done" if change.done else "follow_up.moved"},
-            "member_id": batch.me.id,
-            "op_id": op.op_id,
-            "conflict": False,
-            "at": batch.now,
-        }
-    )
+    action = "follow_up.done" if change.done else "follow_up.moved"
+    _record(batch, rec, op, data, {"follow_up_done": rec.follow_up_done, "_action": action})
     return rec, APPLIED
 
 
@@ -356,12 +340,26 @@ def _write(
 ) -> str:
     if rec.entity == "session" and (rec.new or data["services"] != rec.data["services"]):
         rec.lines_changed = True
-    rec.data = data
-    rec.version += 1
     if conflict:
         rec.conflict = rec.conflict or rec.entity == "session"
     if rec.entity == "session" and rec.review_state == ReviewState.returned:
         rec.review_state = ReviewState.new  # the volunteer fixed it: back to the coordinator
+    _record(batch, rec, op, data, extra, conflict)
+    return CONFLICT if conflict else APPLIED
+
+
+def _record(
+    batch: Batch,
+    rec: Record,
+    op: OpIn,
+    data: dict[str, Any],
+    extra: dict[str, Any],
+    conflict: bool = False,
+) -> None:
+    """A new version of `rec` holding `data`: written with the batch, kept for merging later
+    ops of the batch, and one `record_history` row (with `extra`)."""
+    rec.data = data
+    rec.version += 1
     batch.touch(rec)
     full = {**data}
     if rec.entity == "session":
@@ -381,4 +379,3 @@ def _write(
             "at": batch.now,
         }
     )
-    return CONFLICT if conflict else APPLIED

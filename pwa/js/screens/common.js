@@ -55,6 +55,11 @@ export const REASONS = [
   ["other", () => _("Other")],
 ];
 
+// Households with their name folded (`key`: sorting and the duplicate check), as saved.
+export function withKeys(households) {
+  return households.map((x) => ({ ...x, key: x.key || fold(x.data.head_name) }));
+}
+
 // What a household is found by: the head's name, the house number or hamlet, the village, the
 // card code, the phone's last digits; without accents, every word typed must be there.
 function searchKey(x) {

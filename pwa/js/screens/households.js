@@ -8,14 +8,10 @@ import { fold, maskSecrets, nfc } from "../text.js";
 import { field, h, icon, mount } from "../ui.js";
 import { go, saved } from "../router.js";
 import { store } from "../store.js";
-import { activeVillages, findHouseholds, FIVE_SKILLS, shownOf, SKILLS, servicesLabel, villageName } from "./common.js";
+import { activeVillages, findHouseholds, FIVE_SKILLS, shownOf, SKILLS, servicesLabel, villageName, withKeys } from "./common.js";
 import { qrSvg } from "./qr.js";
 
 const PHONE = /^(?:\+?84|0)(?:3|5|7|8|9)\d{8}$/;
-
-function withKeys(households) {
-  return households.map((x) => ({ ...x, key: x.key || fold(x.data.head_name) }));
-}
 
 const PAGE = 50;
 

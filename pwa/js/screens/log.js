@@ -7,11 +7,11 @@ import { all, get } from "../db.js";
 import { _, currentLocale, formatNumber, ngettext } from "../i18n.js";
 import { uuid7 } from "../ids.js";
 import { saveRecord } from "../outbox.js";
-import { fold, maskSecrets, nfc } from "../text.js";
+import { fold, maskSecrets, matches, nfc } from "../text.js";
 import { addDays, chips, field, h, icon, mount, todayISO } from "../ui.js";
 import { go, saved } from "../router.js";
 import { store } from "../store.js";
-import { activeVillages, findHouseholds, OUTCOMES, REASONS, SKILLS, serviceName, shownOf } from "./common.js";
+import { activeVillages, findHouseholds, OUTCOMES, REASONS, SKILLS, serviceName, shownOf, withKeys } from "./common.js";
 import { scanCode } from "./scan.js";
 
 const MINUTES = [5, 10, 15, 30, 60];
@@ -78,7 +78,7 @@ export async function render(main, id, householdParam) {
   } else {
     form = blank(householdParam, households.find((x) => x.id === householdParam));
   }
-  form.households = households.map((x) => ({ ...x, key: x.key || fold(x.data.head_name) }));
+  form.households = withKeys(households);
   const sessions = (await all("sessions")).filter((s) => !s.data.deleted)
     .sort((a, b) => b.data.occurred_at.localeCompare(a.data.occurred_at));
   form.recent = recentHouseholds(households, sessions);
@@ -254,12 +254,11 @@ function servicesPart(main) {
   // Filter in place, without a redraw: the box keeps its focus while the volunteer types.
   const filter = (query) => {
     form.filter = query;
-    const words = fold(query).split(" ").filter(Boolean);
     let shown = 0;
     for (const group of container.querySelectorAll(".service-group")) {
       let any = false;
       for (const chip of group.querySelectorAll(".chip")) {
-        const on = !words.length || words.every((w) => fold(chip.textContent).includes(w)) || chip.getAttribute("aria-pressed") === "true";
+        const on = matches(query, fold(chip.textContent)) || chip.getAttribute("aria-pressed") === "true";
         chip.hidden = !on;
         any ||= on;
       }
