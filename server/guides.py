@@ -37,7 +37,7 @@ from .text import fold, nfc
 
 CONTENT_DIR = Path(__file__).parent / "content" / "guides"
 CONTENT_LOCALE = "vi"  # the steps are written in Vietnamese; titles and summaries in both
-FORMAT = 1  # part of each version's hash: bump it when the stored body changes shape
+FORMAT = 2  # part of each version's hash: bump it when the stored body changes shape
 
 # The order of the catalogue's groups, and their headings.
 SKILLS: dict[str, str] = {
@@ -57,10 +57,10 @@ REQUIRED = (
     "title_en",
     "summary",
     "summary_en",
-    "source_url",
+    "sources",
     "reviewed_on",
 )
-OPTIONAL = ("source_name", "template", "draft", "keywords")
+OPTIONAL = ("applies_from", "template", "draft", "keywords")
 SECTIONS = {"can chuan bi": "documents", "cac buoc": "steps", "khi gap vuong mac": "problems"}
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_TITLE, MAX_SUMMARY, MAX_URL = 160, 300, 500
@@ -117,7 +117,7 @@ class GuideSource:
     skill: str
     title: dict[str, str]
     summary: dict[str, str]
-    source_url: str
+    source_url: str  # the first of `sources`: the page the steps come from
     source_name: str
     reviewed_on: date
     template: bool
@@ -129,6 +129,8 @@ class GuideSource:
     hash: str = ""
     keywords: list[str] = field(default_factory=list)  # other names people type: cccd, bằng lái
     links: list[tuple[str, int]] = field(default_factory=list)  # (slug, line): other guides
+    sources: list[dict[str, str]] = field(default_factory=list)  # every official page: name, url
+    applies_from: date | None = None  # the day the rules the guide describes came into force
 
     def body(self) -> dict[str, Any]:
         return {
@@ -142,6 +144,8 @@ class GuideSource:
             "steps": self.steps,
             "problems": self.problems,
             "keywords": self.keywords,
+            "sources": self.sources or [{"name": self.source_name, "url": self.source_url}],
+            "applies_from": self.applies_from.isoformat() if self.applies_from else None,
         }
 
     def fingerprint(self) -> str:
@@ -239,21 +243,11 @@ def _check_meta(
     skill = text("skill", 24)
     if skill not in SKILLS:
         raise fail(key_lines["skill"], f"'skill' must be one of: {', '.join(SKILLS)}")
-    url = text("source_url", MAX_URL)
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.netloc:
-        raise fail(key_lines["source_url"], "'source_url' must be an https:// address")
-    reviewed = meta["reviewed_on"]
-    if isinstance(reviewed, datetime):
-        reviewed = reviewed.date()
-    if isinstance(reviewed, str):
-        try:
-            reviewed = date.fromisoformat(reviewed)
-        except ValueError:
-            reviewed = None
-    if not isinstance(reviewed, date):
-        raise fail(key_lines["reviewed_on"], "'reviewed_on' must be a date like 2026-03-01")
-    source_name = text("source_name", 160) if "source_name" in meta else parts.netloc
+    sources = _sources(meta["sources"], key_lines["sources"], fail)
+    reviewed = _date(meta, "reviewed_on", key_lines, fail)
+    applies_from = _date(meta, "applies_from", key_lines, fail) if "applies_from" in meta else None
+    if applies_from and applies_from > reviewed:
+        raise fail(key_lines["applies_from"], "'applies_from' is after 'reviewed_on'")
     keywords = meta.get("keywords", [])
     if not isinstance(keywords, list) or not all(
         isinstance(k, str) and nfc(k) and len(k) <= 60 for k in keywords
@@ -264,9 +258,11 @@ def _check_meta(
         skill=skill,
         title={"vi": text("title", MAX_TITLE), "en": text("title_en", MAX_TITLE)},
         summary={"vi": text("summary", MAX_SUMMARY), "en": text("summary_en", MAX_SUMMARY)},
-        source_url=url,
-        source_name=source_name,
+        source_url=sources[0]["url"],
+        source_name=sources[0]["name"],
         reviewed_on=reviewed,
+        sources=sources,
+        applies_from=applies_from,
         template=flag("template"),
         published=not flag("draft"),
         intro="",
@@ -275,6 +271,45 @@ def _check_meta(
         problems=[],
         keywords=[nfc(k) for k in keywords],
     )
+
+
+def _date(meta: dict[str, Any], name: str, key_lines: dict[str, int], fail: Fail) -> date:
+    value = meta[name]
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, date):
+        raise fail(key_lines[name], f"'{name}' must be a date like 2026-03-01")
+    return value
+
+
+def _sources(value: Any, line: int, fail: Fail) -> list[dict[str, str]]:
+    """`sources`: the official pages the guide was checked against, the main one first; each
+    an https:// address, or `{name: …, url: …}` to name it (its host name otherwise)."""
+    if not isinstance(value, list) or not value:
+        raise fail(line, "'sources' must be a list of official pages (https:// addresses)")
+    found = []
+    for i, item in enumerate(value):
+        entry = {"url": item} if isinstance(item, str) else item
+        url = entry.get("url") if isinstance(entry, dict) else None
+        name = entry.get("name", "") if isinstance(entry, dict) else ""
+        parts = urlsplit(url if isinstance(url, str) else "")
+        if (
+            not isinstance(url, str)
+            or len(url) > MAX_URL
+            or parts.scheme != "https"
+            or not parts.netloc
+            or any(ch.isspace() for ch in url)
+        ):
+            raise fail(line, f"source {i + 1} of 'sources' must be an https:// address")
+        if not isinstance(name, str) or len(name) > 160 or set(entry) - {"url", "name"}:
+            raise fail(line, f"source {i + 1}: a 'url' and, if you like, a short 'name'")
+        found.append({"name": nfc(name) or (parts.hostname or ""), "url": url})
+    return found
 
 
 def _parse_body(body: str, first_line: int, source: GuideSource, fail: Fail) -> None:

@@ -39,7 +39,7 @@ def guide_text(slug: str = "thu-nghiem", **fields: str) -> str:
         "title_en": "A test guide",
         "summary": "Tóm tắt ngắn.",
         "summary_en": "A short summary.",
-        "source_url": "https://example.gov.vn/nguon",
+        "sources": "[https://example.gov.vn/nguon]",
         "reviewed_on": "2026-11-01",
     }
     body = fields.pop(
@@ -157,7 +157,11 @@ BROKEN = [
     (guide_text(slug="ten-khac"), 2, "must equal the file name"),
     (guide_text(slug="Có Dấu"), 2, "only a-z"),
     (guide_text(reviewed_on="hôm qua"), 9, "'reviewed_on' must be a date"),
-    (guide_text(source_url="javascript:alert(1)"), 8, "https://"),
+    (guide_text(sources="[javascript:alert(1)]"), 8, "https://"),
+    (guide_text(sources="https://example.gov.vn"), 8, "list of official pages"),
+    (guide_text(sources="[{url: https://a.gov.vn, tên: A}]"), 8, "'name'"),
+    (guide_text(applies_from="2027-01-01"), 10, "after 'reviewed_on'"),
+    (guide_text(applies_from="1/7/2025"), 10, "'applies_from' must be a date"),
     (guide_text(title_en=None), 1, "no 'title_en'"),
     (guide_text(summary="''"), 6, "non-empty"),
     (guide_text(template="có"), 10, "true or false"),

@@ -221,7 +221,7 @@ def test_hostile_guide_file_renders_inert(client: TestClient, db: Database, tmp_
         title="'<script>alert(1)</script>'",
         title_en="'\"><img src=x onerror=alert(1)>'",
         summary="'<svg onload=alert(1)>'",
-        source_url="'https://example.gov.vn/\"><script>alert(2)</script>'",
+        sources="['https://example.gov.vn/\"><script>alert(2)</script>']",
         body=XSS_BODY,
     )
     write(tmp_path, hostile)
