@@ -9,6 +9,7 @@ so nothing in a file can run script in a reader's browser.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 import re
@@ -49,6 +50,16 @@ SKILLS: dict[str, str] = {
     Skill.safety: lazy("Staying safe online"),
     Skill.local_platforms: lazy("Your commune's digital platforms"),
 }
+
+REVIEW_MONTHS = 6  # a guide not checked for this long is listed in the console to check again
+
+
+def review_due_before(today: date) -> date:
+    """Guides last checked before this day are due for a review (six months before today)."""
+    index = today.year * 12 + today.month - 1 - REVIEW_MONTHS
+    year, month = index // 12, index % 12 + 1
+    return date(year, month, min(today.day, calendar.monthrange(year, month)[1]))
+
 
 REQUIRED = (
     "slug",

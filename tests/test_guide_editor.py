@@ -4,10 +4,12 @@ edit what, notifications on publishing, and nothing a writer types can run in a 
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from markupsafe import escape
 from sqlmodel import func, select
 from starlette.testclient import TestClient
@@ -510,3 +512,45 @@ def test_search_follows_publishing_in_the_console(
     assert edit(client, slug, 2, status="draft").status_code == 303
     with db.read() as s:
         assert search_guides(s, "lich tiep cong dan", "vi") == []
+
+
+def _due_section(html: str) -> str:
+    found = re.search(r'<section class="review-due".*?</section>', html, re.S)
+    return found.group(0) if found else ""
+
+
+def test_guides_not_checked_for_six_months_are_listed_to_check_again(
+    client: TestClient, world: World, db: Database, catalogue: None
+) -> None:
+    today = datetime.now(i18n.TZ).date()
+    due = guides.review_due_before(today)
+    assert due.year * 12 + due.month == today.year * 12 + today.month - 6
+    login(client, world.phone("coord_a"))
+    old = create(
+        client, title="Lịch tiếp dân cũ", reviewed_on=(due - timedelta(days=1)).isoformat()
+    )
+    fresh = create(client, title="Lịch tiếp dân mới", reviewed_on=due.isoformat())
+    shared = "dung-zalo-an-toan"
+    with db.write() as s:
+        s.execute(sa.update(Guide).where(Guide.slug == shared).values(reviewed_on=date(2025, 1, 2)))
+
+    listing = client.get("/console/guides").text
+    section = _due_section(listing)
+    assert "1 hướng dẫn cần kiểm tra lại" in section
+    assert f'href="/console/guides/{old}/edit"' in section
+    assert f'href="/console/guides/{fresh}/edit"' not in section  # checked six months ago today
+    assert shared not in section  # the coordinator cannot fix the shared catalogue
+    assert vi("Last checked on %(date)s", date=i18n.fmt_date(due - timedelta(days=1))) in section
+
+    # Checking it again (the day set in the form) takes it off the list.
+    assert (
+        edit(client, old, 1, title="Lịch tiếp dân cũ", reviewed_on=today.isoformat()).status_code
+        == 303
+    )
+    assert _due_section(client.get("/console/guides").text) == ""
+
+    client.cookies.clear()
+    login(client, world.phone("admin"))
+    section = _due_section(client.get("/console/guides").text)
+    assert f'href="/console/guides/{shared}/edit"' in section
+    assert re.findall(r'href="/console/guides/([a-z0-9-]+)/edit"', section) == [shared]

@@ -380,3 +380,29 @@ def test_guide_without_english_text_falls_back_to_vietnamese(
     )
     assert "<h1>Use Zalo safely</h1>" not in page
     assert "<h1>Pay with a VietQR code</h1>" in client.get("/en/guides/thanh-toan-bang-vietqr").text
+
+
+def test_a_guide_says_when_it_was_checked_and_links_every_source(
+    client: TestClient, db: Database, tmp_path: Path
+) -> None:
+    sources = (
+        "[{name: Cổng Dịch vụ công quốc gia, url: 'https://dichvucong.gov.vn/p/home'},"
+        " 'https://vbpl.vn/bocongan/Pages/vbpq-toanvan.aspx?ItemID=1']"
+    )
+    write(tmp_path, guide_text(sources=sources, applies_from="2025-07-01"))
+    with db.write() as s:
+        load_guides(s, tmp_path)
+    html = client.get("/vi/guides/thu-nghiem").text
+    footer = html[html.index('class="guide-meta"') :]
+    assert "Cập nhật ngày 1/11/2026" in footer
+    assert "Các quy định trong bài áp dụng từ ngày 1/7/2025." in footer
+    assert "Nguồn chính thức:" in footer
+    assert re.findall(
+        r'<a href="([^"]+)" rel="noopener noreferrer" class="source">([^<]+)</a>', footer
+    ) == [
+        ("https://dichvucong.gov.vn/p/home", "Cổng Dịch vụ công quốc gia"),
+        ("https://vbpl.vn/bocongan/Pages/vbpq-toanvan.aspx?ItemID=1", "vbpl.vn"),
+    ]
+    english = client.get("/en/guides/thu-nghiem").text
+    assert "Updated on 1/11/2026" in english
+    assert "Official sources:" in english and "The rules described here apply from" in english

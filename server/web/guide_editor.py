@@ -406,9 +406,21 @@ def guide_list(ctx: Ctx) -> Response:
     )
     own = [i for i in items if i["guide"].commune_code is not None]
     shared = [i for i in items if i["guide"].commune_code is None]
+    # What this member can fix, oldest check first: a guide out of date misleads a resident.
+    due = guides.review_due_before(datetime.now(TZ).date())
+    stale = sorted(
+        (i for i in items if i["editable"] and (i["guide"].reviewed_on or date.min) < due),
+        key=lambda i: i["guide"].reviewed_on or date.min,
+    )
     return ctx.render(
         "console/guides.html",
-        {"own": own, "shared": shared, "skills": {k: gettext(v) for k, v in SKILLS.items()}},
+        {
+            "own": own,
+            "shared": shared,
+            "stale": stale,
+            "review_months": guides.REVIEW_MONTHS,
+            "skills": {k: gettext(v) for k, v in SKILLS.items()},
+        },
     )
 
 
