@@ -8,6 +8,9 @@ import re
 from starlette.testclient import TestClient
 
 from server.web import field
+from server.web.auth import MEMBER_COOKIE
+
+from .conftest import World, login
 
 
 def test_manifest_is_installable(client: TestClient) -> None:
@@ -74,3 +77,22 @@ def test_shell_has_no_personal_data_and_works_signed_out(client: TestClient) -> 
 
 def test_offline_page_is_in_vietnamese(client: TestClient) -> None:
     assert "Không có mạng" in client.get("/offline").text
+
+
+def test_opening_the_app_signed_out_goes_straight_to_sign_in(
+    client: TestClient, world: World
+) -> None:
+    navigate = {"Sec-Fetch-Mode": "navigate"}
+    response = client.get("/app", headers=navigate, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=/app"
+    # The service worker keeping the shell is no navigation: it gets the shell.
+    assert client.get("/app", headers={"Sec-Fetch-Mode": "same-origin"}).status_code == 200
+
+    login(client, world.phone("vol_a"))
+    client.cookies.delete(MEMBER_COOKIE)  # a session from before the member cookie existed
+    response = client.get("/app", headers=navigate, follow_redirects=False)
+    assert response.status_code == 200 and "/static/js/app.js" in response.text
+    # The sign-in page sends a signed-in member on, and tells the app who is signed in.
+    response = client.get("/login?next=/app", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/app"
+    assert response.cookies.get(MEMBER_COOKIE) == str(world.vol_a.id)

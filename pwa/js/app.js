@@ -203,6 +203,9 @@ async function start() {
   // waits only for the member, villages and catalogue, then brings the households behind.
   const returning = Boolean(store.member) && (signedInAs() === store.member.id || !navigator.onLine);
   step("bootstrap");
+  // Nobody signed in on this browser and nothing saved: straight to the sign-in page, without
+  // asking the server for data it would refuse.
+  if (!store.member && !signedInAs() && navigator.onLine) return location.replace("/login?next=/app");
   if (!returning) {
     const core = await loadBootstrap({ core: true });
     if (core) await loadStore();

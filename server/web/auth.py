@@ -73,7 +73,11 @@ def login(ctx: Ctx) -> Response:
     next_url = ctx.request.query_params.get("next", "")
     if ctx.reading:
         if ctx.member:
-            return RedirectResponse(safe_next(next_url, home_for(ctx.member)), 303)
+            # Signed in already: the field app learns who from the member cookie (a session
+            # older than that cookie gets it here, rather than going round in circles).
+            response = RedirectResponse(safe_next(next_url, home_for(ctx.member)), 303)
+            set_member_cookie(response, ctx.member, ctx.settings.https_only)
+            return response
         return ctx.render("auth/login.html", {"next": next_url, "errors": {}, "phone": ""})
 
     next_url = ctx.field("next", 500)

@@ -10,7 +10,7 @@ import hashlib
 import json
 from functools import cache
 
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from ..config import ROOT
 from ..i18n import gettext
@@ -50,7 +50,12 @@ def shell_files() -> tuple[list[str], str]:
 
 @view(public=True)
 def app_shell(ctx: Ctx) -> Response:
-    """Serve the app's shell; the screens are drawn by pwa/js/app.js."""
+    """Serve the app's shell; the screens are drawn by pwa/js/app.js. A person who opens it
+    with nobody signed in goes straight to the sign-in page (not the service worker fetching
+    the shell to keep: that is no navigation)."""
+    navigating = ctx.request.headers.get("sec-fetch-mode") == "navigate"
+    if navigating and ctx.member is None:
+        return RedirectResponse("/login?next=/app", 303)
     return ctx.render("app/shell.html", {"version": shell_files()[1]})
 
 
