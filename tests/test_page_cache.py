@@ -8,7 +8,6 @@ import gzip
 from datetime import date
 
 import sqlalchemy as sa
-from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
