@@ -133,7 +133,7 @@ def test_guides_read_offline_and_found_without_diacritics(
     expect(first).to_contain_text("Đăng ký khai sinh")
     ctx.set_offline(False)
     page.get_by_role("button", name="Lưu tất cả hướng dẫn").click()
-    expect(page.locator("#save-progress")).to_contain_text("Đã lưu 17 hướng dẫn")
+    expect(page.locator("#save-progress")).to_contain_text("Đã lưu 27 hướng dẫn")
     ctx.set_offline(True)
     page.goto("/vi/guides/dung-zalo-an-toan")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Zalo")
@@ -155,7 +155,7 @@ def test_saved_guides_keep_their_step_pictures_offline(
     page.goto("/app#/guides")
     wait_ready(page)
     page.get_by_role("button", name="Lưu tất cả hướng dẫn").click()
-    expect(page.locator("#save-progress")).to_contain_text("Đã lưu 18 hướng dẫn")
+    expect(page.locator("#save-progress")).to_contain_text("Đã lưu 28 hướng dẫn")
     # The editor showed the picture: forget the browser's own copy, keep only what the app saved.
     ctx.new_cdp_session(page).send("Network.clearBrowserCache")
     ctx.set_offline(True)
