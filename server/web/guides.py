@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -30,11 +31,27 @@ def _lang(ctx: Ctx) -> str:
     return lang
 
 
+# The guide each (slug, language) shows, for readers the page cache does not serve (signed in,
+# or with a query): kept like a page (page_cache.py), until a guide changes in this process or
+# the page cache's TTL passes, for changes made by another one.
+_FOUND: LRUCache[tuple[str, str], tuple[int, float, GuideView]] = LRUCache(maxsize=500)
+_FOUND_LOCK = threading.Lock()
+
+
 def _guide(ctx: Ctx, lang: str) -> GuideView:
+    slug = ctx.request.path_params["slug"]
+    with _FOUND_LOCK:
+        kept = _FOUND.get((slug, lang))
+    ttl = ctx.request.app.state.pages.ttl
+    if kept and kept[0] == guides.changes() and time.monotonic() - kept[1] <= ttl:
+        return kept[2]
+    changes = guides.changes()  # before reading: a change meanwhile makes it stale at once
     with ctx.db.read() as session:
-        found = guides.get_guide(session, ctx.request.path_params["slug"], lang)
+        found = guides.get_guide(session, slug, lang)
     if found is None:
         raise NotFound(gettext("There is no guide at this address. It may have been removed."))
+    with _FOUND_LOCK:
+        _FOUND[(slug, lang)] = (changes, time.monotonic(), found)
     return found
 
 
