@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from server import glossary
 from server.db import Database
 from server.guides import (
     CONTENT_DIR,
@@ -221,9 +222,13 @@ def test_cli_loads_the_catalogue_and_reports_errors(database_url: str, tmp_path:
     first = run_cli(["load-guides"], database_url, tmp_path)
     assert first.returncode == 0, first.stderr
     count = len([p for p in CONTENT_DIR.glob("*.md") if p.name != "README.md"])
-    assert first.stdout.strip() == f"{count} guides added, 0 updated, 0 unchanged"
+    words = len(glossary.parse().terms)
+    assert first.stdout.splitlines() == [
+        f"{count} guides added, 0 updated, 0 unchanged",
+        f"glossary: {words} words",
+    ]
     again = run_cli(["load-guides"], database_url, tmp_path)
-    assert again.stdout.strip() == f"0 guides added, 0 updated, {count} unchanged"
+    assert again.stdout.splitlines()[0] == f"0 guides added, 0 updated, {count} unchanged"
     bad = write(tmp_path / "bad", guide_text(skill="nau_an"))
     failed = run_cli(["load-guides", "--directory", str(bad.parent)], database_url, tmp_path)
     assert failed.returncode == 1
