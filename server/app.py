@@ -106,6 +106,7 @@ routes = [
     Route("/{lang}/guides/{slug}", guides.guide, methods=GET),
     Route("/{lang}/guides/{slug}/poster", guides.poster, methods=GET),
     Route("/{lang}/glossary", guides.glossary, methods=GET),
+    Route("/{lang}/offline", field.offline, methods=GET),
     Route("/{lang}/", public.catalogue, methods=GET),
 ]
 
