@@ -406,13 +406,16 @@ class _Tags(HTMLParser):
 ICON = {"class": "icon", "aria-hidden": "true", "focusable": "false"}
 
 
+OUR_SCRIPTS = [{"type": "module", "src": f"/static/js/{name}.js"} for name in ("guide", "reader")]
+
+
 def dangerous(html: str) -> list[str]:
     """Every element or attribute that could run script, as the browser would parse it."""
     parser = _Tags()
     parser.feed(html)
     bad = []
     for tag, attrs in parser.found:
-        ours = (tag == "script" and attrs == {"type": "module", "src": "/static/js/guide.js"}) or (
+        ours = (tag == "script" and attrs in OUR_SCRIPTS) or (
             tag == "svg" and attrs == ICON  # templating.icon(): an icon beside a button's word
         )
         if tag == "use" and not attrs.get("href", "").startswith(f"{ICONS}#"):

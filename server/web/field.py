@@ -31,6 +31,7 @@ SHELL_GLOBS = [
     "vendor/lucide/icons.svg",
     "i18n/*.json",
     "icons/icon-192.png",
+    "icons/icon.svg",
 ]
 SHELL_PAGES = ["/app", "/offline", "/vi/offline", "/en/offline", "/manifest.webmanifest"]
 # What a resident's phone keeps, who reads guides without the app: the public pages' style,

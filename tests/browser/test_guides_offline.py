@@ -15,6 +15,7 @@ from server.guides import load_guides
 from ..test_glossary import BODY
 from ..test_guides import guide_text, write
 from .conftest import LiveServer, assert_accessible, kept_for_offline
+from .test_guides_browser import FAKE_VOICE
 
 GUIDE = "/vi/guides/lien-thong-khai-sinh-thuong-tru-bhyt"
 SAVED = re.compile(r"^Bản đã lưu lúc \d\d:\d\d, \d{1,2}/\d{1,2}/20\d\d\.$")
@@ -48,11 +49,16 @@ def test_a_guide_opened_once_reads_offline_and_says_it_is_the_saved_copy(
     assert_accessible(page)
     page.goto("/en/guides/dung-zalo-an-toan")
     expect(page.get_by_role("heading", level=1)).to_have_text("No connection")
+    page.goto("/vi/glossary")  # the catalogue's link, never followed: not saved either
+    expect(page.get_by_role("heading", level=1)).to_have_text("Không có mạng")
 
     context.set_offline(False)
     page.goto(GUIDE)
     expect(page.locator("#step-1 input")).to_be_checked()
     expect(page.locator("#saved-copy")).to_be_hidden()  # online: the page as it is now
+    page.get_by_role("link", name="Giải thích từ ngữ trong hướng dẫn").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Từ ngữ trong hướng dẫn")
+    assert_accessible(page)
 
 
 def test_words_are_explained_on_a_small_phone_without_javascript(
@@ -73,11 +79,24 @@ def test_words_are_explained_on_a_small_phone_without_javascript(
     expect(explanation).to_be_hidden()  # folded: the step reads on
     page.get_by_text("“Mã OTP” là gì?").click()
     expect(explanation).to_be_visible()
-    assert_accessible(page)
     page.locator("#step-1").get_by_role("link", name="Các từ khác").click()
     page.wait_for_url("**/vi/glossary#otp")
     expect(page.locator("#otp")).to_be_in_viewport()
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 240, f"the glossary is {width}px wide"
-    assert_accessible(page)
-    ctx.close()
+    ctx.close()  # (axe-core needs JavaScript: the glossary page is checked with it above)
+
+
+def test_an_opened_explanation_is_read_aloud_with_its_step(
+    page: Page, db: Database, tmp_path: Path
+) -> None:
+    write(tmp_path, guide_text(body=BODY))
+    with db.write() as s:
+        load_guides(s, tmp_path)
+    page.add_init_script(FAKE_VOICE)
+    page.goto("/vi/guides/thu-nghiem")
+    page.get_by_text("“Mã OTP” là gì?").click()
+    page.locator("[data-action=read]").click()
+    spoken = page.evaluate("() => window.spoken[0].text")
+    assert spoken.startswith("Nhập mã OTP gửi về máy. Mã OTP: Mã số dùng một lần"), spoken
+    assert "Các từ khác" not in spoken
