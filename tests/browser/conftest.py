@@ -128,12 +128,15 @@ def catalogue(db: Database) -> Database:
     return db
 
 
-def kept_for_offline(page: Page) -> None:
-    """Wait until the site's service worker controls the page and keeps it for reading offline."""
-    page.wait_for_function(
-        """async () => Boolean(navigator.serviceWorker.controller)
-            && Boolean(await caches.match(location.pathname))"""
-    )
+def kept_for_offline(page: Page, seconds: float = 15) -> None:
+    """Wait until the site's service worker controls the page and keeps it for reading offline
+    (polled with evaluate, which awaits the check's promise; wait_for_function would not)."""
+    check = """async () => Boolean(navigator.serviceWorker.controller)
+        && Boolean(await caches.match(location.pathname))"""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(check):
+        assert time.monotonic() < deadline, f"{page.url} was not kept for reading offline"
+        time.sleep(0.05)
 
 
 def axe_violations(page: Page) -> list[dict]:
