@@ -5,7 +5,8 @@ A fresh migrated SQLite file with the shipped catalogue, served by a real uvicor
 gzip as a phone gets it. "Before first paint" is the HTML plus every render-blocking resource
 it names (stylesheets, classic scripts without defer or async); "total" adds the module
 scripts and the icon sprite; "repeat" is the page and its files again, each revalidated by its
-ETag as a browser does. Throughput: the guide page as a visitor who is not signed in gets it
+ETag as a browser does; then what the service worker of a resident's phone fetches to read
+offline. Throughput: the guide page as a visitor who is not signed in gets it
 (a whole page kept in memory, server/web/page_cache.py), and bare Starlette answering the same
 bytes with the same gzip (bench/_bare.py), taken in turns in the same run; then the page made
 afresh for every request, as a signed-in member gets it. Figures only: the budgets are 14 KB (one
@@ -28,6 +29,7 @@ from server.app import create_app
 from server.config import Settings
 from server.guides import load_guides, search_guides
 from server.migrate import migrate
+from server.web.field import READER
 
 from ._common import app_env, uvicorn
 
@@ -133,6 +135,21 @@ def wire_bytes(base: str) -> None:
                     repeat += again
             verdict = "ok" if first <= BUDGET else "OVER"
             print(f"  {path:52} {html:6} {first:12} {total:7} {repeat:7}  {verdict}")
+        reader_worker(client)
+
+
+def reader_worker(client: httpx2.Client) -> None:
+    """What a resident's phone fetches after the first paint to read offline: /sw.js, its
+    precache (field.READER, every file fetched cold: an upper bound, since the page's own files
+    come from the browser's cache) and the page and catalogue it keeps (here, the guide's)."""
+    _, worker = fetch(client, "/sw.js")
+    files = [fetch(client, url)[1] for url in READER]
+    pages = sum(fetch(client, path)[1] for path in (GUIDE, "/vi/"))
+    print(
+        f"  a resident's service worker: sw.js {worker} B, precache {len(files)} files "
+        f"{sum(files)} B, the page and the catalogue kept {pages} B; "
+        f"{worker + sum(files) + pages} B in all, after the first paint (no app shell)"
+    )
 
 
 def _load(base: str, path: str, seconds: float, **cookies: str) -> float:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import errors
 from .config import ROOT, Settings
 from .db import Database
+from .glossary import GlossaryFile
 from .i18n import LocaleMiddleware
 from .security import CSRFMiddleware, SecurityHeadersMiddleware, TextMiddleware
 from .templating import make_templates
@@ -104,6 +105,8 @@ routes = [
     Route("/guides/{slug}/feedback", guides.feedback, methods=POST),
     Route("/{lang}/guides/{slug}", guides.guide, methods=GET),
     Route("/{lang}/guides/{slug}/poster", guides.poster, methods=GET),
+    Route("/{lang}/glossary", guides.glossary, methods=GET),
+    Route("/{lang}/offline", field.offline, methods=GET),
     Route("/{lang}/", public.catalogue, methods=GET),
 ]
 
@@ -150,4 +153,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.db = Database(settings.database_url)
     app.state.templates = make_templates()
     app.state.pages = PageCache()
+    app.state.glossary = GlossaryFile()
     return app

@@ -65,10 +65,12 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _load_guides(args: argparse.Namespace, settings: Settings) -> int:
+    from . import glossary
     from .guides import CONTENT_DIR, GuideError, load_guides
 
     db = Database(settings.database_url)
     try:
+        words = glossary.parse()  # checked first: a running server reads the file itself
         with db.write() as session:
             summary = load_guides(session, args.directory or CONTENT_DIR)
     except GuideError as e:
@@ -77,6 +79,7 @@ def _load_guides(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         db.dispose()
     print(summary)
+    print(f"glossary: {len(words.terms)} words")
     return 0
 
 

@@ -49,8 +49,26 @@ def test_service_worker_precaches_a_shell_that_exists(client: TestClient) -> Non
     for url in shell:
         assert client.get(url).status_code == 200, url
     install = response.text.split('addEventListener("install"')[1].split("});")[0]
-    assert "event.waitUntil(" in install and "cache.addAll(SHELL)" in install
+    assert "event.waitUntil(" in install and "await cache.addAll(" in install
     assert field.shell_files()[1] == version
+
+
+def test_a_residents_phone_keeps_a_few_files_and_no_app(client: TestClient) -> None:
+    worker = client.get("/sw.js").text
+    reader = json.loads(re.search(r"const READER = (\[.*?\]);", worker).group(1))
+    assert reader == field.READER
+    shell = field.shell_files()[0]
+    assert set(reader) <= set(shell)  # the app's phone has them too
+    assert "/app" not in reader and not any("/js/app.js" in url for url in reader)
+    size = 0
+    for url in reader:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        size += len(response.content)
+    assert size < 60_000  # raw; a fraction of that as sent (bench/guides_pages.py)
+    assert "No connection" in client.get("/en/offline").text
+    assert '<html lang="vi">' in client.get("/vi/offline").text
+    assert client.get("/fr/offline").status_code == 404
 
 
 def test_service_worker_version_follows_the_shell_files(tmp_path, monkeypatch) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from server import glossary
 from server.db import Database
 from server.guides import (
     CONTENT_DIR,
@@ -225,9 +226,13 @@ def test_cli_loads_the_catalogue_and_reports_errors(database_url: str, tmp_path:
     first = run_cli(["load-guides"], database_url, tmp_path)
     assert first.returncode == 0, first.stderr
     count = len([p for p in CONTENT_DIR.glob("*.md") if p.name != "README.md"])
-    assert first.stdout.strip() == f"{count} guides added, 0 updated, 0 unchanged"
+    words = len(glossary.parse().terms)
+    assert first.stdout.splitlines() == [
+        f"{count} guides added, 0 updated, 0 unchanged",
+        f"glossary: {words} words",
+    ]
     again = run_cli(["load-guides"], database_url, tmp_path)
-    assert again.stdout.strip() == f"0 guides added, 0 updated, {count} unchanged"
+    assert again.stdout.splitlines()[0] == f"0 guides added, 0 updated, {count} unchanged"
     bad = write(tmp_path / "bad", guide_text(skill="nau_an"))
     failed = run_cli(["load-guides", "--directory", str(bad.parent)], database_url, tmp_path)
     assert failed.returncode == 1
@@ -405,13 +410,16 @@ class _Tags(HTMLParser):
 ICON = {"class": "icon", "aria-hidden": "true", "focusable": "false"}
 
 
+OUR_SCRIPTS = [{"type": "module", "src": f"/static/js/{name}.js"} for name in ("guide", "reader")]
+
+
 def dangerous(html: str) -> list[str]:
     """Every element or attribute that could run script, as the browser would parse it."""
     parser = _Tags()
     parser.feed(html)
     bad = []
     for tag, attrs in parser.found:
-        ours = (tag == "script" and attrs == {"type": "module", "src": "/static/js/guide.js"}) or (
+        ours = (tag == "script" and attrs in OUR_SCRIPTS) or (
             tag == "svg" and attrs == ICON  # templating.icon(): an icon beside a button's word
         )
         if tag == "use" and not attrs.get("href", "").startswith(f"{ICONS}#"):

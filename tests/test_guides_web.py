@@ -128,7 +128,8 @@ def test_guide_page_shows_every_part(client: TestClient, catalogue: Database) ->
         assert document in html
     assert html.count("<li><strong>") == len(shipped.problems)
     assert '<a href="https://dichvucong.gov.vn" rel="noopener noreferrer" class="source">' in html
-    assert "27/11/2026" in html
+    checked = shipped.reviewed_on
+    assert f"Cập nhật ngày {checked.day}/{checked.month}/{checked.year}" in html
     assert 'action="/guides/lien-thong-khai-sinh-thuong-tru-bhyt/feedback"' in html
     # Anonymous feedback carries no form token (server/security.py): nothing per visitor.
     assert 'name="csrf_token"' not in html and "set-cookie" not in page.headers
@@ -137,17 +138,19 @@ def test_guide_page_shows_every_part(client: TestClient, catalogue: Database) ->
     assert f'href="/vi/guides/{SLUG}/poster"' in html
 
 
-def test_guide_page_is_plain_html_with_one_deferred_module(
+def test_guide_page_is_plain_html_with_deferred_modules(
     client: TestClient, catalogue: Database
 ) -> None:
     html = client.get(f"/vi/guides/{SLUG}").text
     assert re.findall(r"<script[^>]*>", html) == [
-        '<script type="module" src="/static/js/guide.js">'
+        '<script type="module" src="/static/js/guide.js">',
+        '<script type="module" src="/static/js/reader.js">',  # reading offline (sw.js)
     ]
     assert " style=" not in html and "<style" not in html
     tools = html.split('<div class="guide-tools">')[1].split("</div>")[0]
     assert tools.count(" hidden>") == 3  # read aloud, share, print: shown by the script only
     assert client.get("/static/js/guide.js").status_code == 200
+    assert client.get("/static/js/reader.js").status_code == 200
 
 
 def test_english_page_marks_the_vietnamese_steps(client: TestClient, catalogue: Database) -> None:

@@ -87,6 +87,8 @@ MATRIX: dict[tuple[str, str], tuple[dict[str, str], dict[str, int]]] = {
     ("POST", "/api/v1/push/unsubscribe"): ({}, roles(401, 400, 400, 400, 400)),
     ("GET", "/api/v1/openapi.json"): ({}, everyone(200)),
     ("GET", "/{lang}/"): ({"lang": "vi"}, everyone(200)),
+    ("GET", "/{lang}/glossary"): ({"lang": "en"}, everyone(200)),
+    ("GET", "/{lang}/offline"): ({"lang": "en"}, everyone(200)),
     ("GET", "/{lang}/guides/{slug}"): ({"lang": "vi", "slug": "dung-zalo-an-toan"}, everyone(200)),
     ("GET", "/{lang}/guides/{slug}/poster"): (
         {"lang": "vi", "slug": "dung-zalo-an-toan"},

@@ -51,6 +51,16 @@ function vietnameseVoice() {
     .find((v) => (v.lang || "").toLowerCase().replace("_", "-").startsWith("vi"));
 }
 
+// A step's words, and the explanation of a word the reader opened under it (in the steps' own
+// language: an English page's explanations carry lang="en").
+function spoken(step) {
+  const parts = [step.querySelector(".step-text").textContent];
+  for (const p of step.querySelectorAll("details.gloss[open]:not([lang]) > p")) {
+    parts.push([...p.childNodes].filter((n) => n.nodeName !== "A").map((n) => n.textContent).join(""));
+  }
+  return parts.map((t) => t.trim()).join(" ");
+}
+
 function readAloud(guide) {
   const button = guide.querySelector("[data-action=read]");
   const noVoice = guide.querySelector(".no-voice");
@@ -94,9 +104,7 @@ function readAloud(guide) {
     for (const li of steps) li.classList.toggle("current", li === current);
     current.scrollIntoView({ block: "center" });
     const voice = vietnameseVoice();
-    const utterance = new SpeechSynthesisUtterance(
-      current.querySelector(".step-text").textContent.trim(),
-    );
+    const utterance = new SpeechSynthesisUtterance(spoken(current));
     utterance.lang = voice ? voice.lang : "vi-VN";
     if (voice instanceof SpeechSynthesisVoice) utterance.voice = voice;
     utterance.addEventListener("end", finished);

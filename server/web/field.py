@@ -12,7 +12,9 @@ from functools import cache
 
 from starlette.responses import RedirectResponse, Response
 
+from .. import i18n
 from ..config import ROOT
+from ..errors import NotFound
 from ..i18n import gettext
 from . import Ctx, view
 
@@ -29,8 +31,22 @@ SHELL_GLOBS = [
     "vendor/lucide/icons.svg",
     "i18n/*.json",
     "icons/icon-192.png",
+    "icons/icon.svg",
 ]
-SHELL_PAGES = ["/app", "/offline", "/manifest.webmanifest"]
+SHELL_PAGES = ["/app", "/offline", "/vi/offline", "/en/offline", "/manifest.webmanifest"]
+# What a resident's phone keeps, who reads guides without the app: the public pages' style,
+# scripts and icons (the page just read has them already) and the offline page in each
+# language. The pages themselves go into the guides cache as they are read.
+READER = [
+    "/vi/offline",
+    "/en/offline",
+    "/static/styles.css",
+    "/static/js/reader.js",
+    "/static/js/guide.js",
+    "/static/js/offline.js",
+    "/static/vendor/lucide/icons.svg",
+    "/static/icons/icon.svg",
+]
 
 
 @cache
@@ -61,8 +77,12 @@ def app_shell(ctx: Ctx) -> Response:
 
 @view(public=True)
 def offline(ctx: Ctx) -> Response:
-    """Say that this page is not saved on the phone, and list what is."""
-    return ctx.render("app/offline.html")
+    """Say that this page is not saved on the phone, and list what is (at /{lang}/offline, for a
+    resident: the guides saved in that language and the catalogue)."""
+    lang = ctx.request.path_params.get("lang")
+    if lang is not None and lang not in i18n.LOCALES:
+        raise NotFound()
+    return ctx.render("app/offline.html", {"lang": lang})
 
 
 @view(public=True)
@@ -70,7 +90,7 @@ def service_worker(ctx: Ctx) -> Response:
     """Serve the service worker at the root so that its scope is the whole site."""
     urls, version = shell_files()
     body = ctx.request.app.state.templates.get_template("sw.js").render(
-        version=version, shell=json.dumps(urls)
+        version=version, shell=json.dumps(urls), reader=json.dumps(READER)
     )
     return Response(
         body,

@@ -76,14 +76,16 @@ _ARTICLES_LOCK = threading.Lock()  # LRUCache itself is not thread-safe
 
 def _article(ctx: Ctx, lang: str, context: dict[str, Any]) -> Markup:
     found: GuideView = context["guide"]
-    # The version fixes the text; the guide's own columns can change beside it.
-    key = (found.guide_id, found.version, found.locale, lang, context["url"])
+    glossary = ctx.request.app.state.glossary.current()
+    # The version fixes the text; the guide's own columns and the glossary can change beside it.
+    key = (found.guide_id, found.version, found.locale, lang, context["url"], glossary.digest)
     key += (found.commune_code, found.reviewed_on, found.source_url, context["skill_label"])
     with _ARTICLES_LOCK:
         article = _ARTICLES.get(key)
     if article is None:
         template = ctx.request.app.state.templates.env.get_template("public/_guide_article.html")
-        article = Markup(template.render({**context, "locale": lang}))
+        explained = glossary.in_guide(found.body)
+        article = Markup(template.render({**context, "locale": lang, "explained": explained}))
         with _ARTICLES_LOCK:
             _ARTICLES[key] = article
     return article
@@ -115,6 +117,15 @@ def poster(ctx: Ctx) -> Response:
     label = escape(gettext("QR code with the address of this guide"))
     context["qr"] = Markup(svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1))
     return ctx.render("public/poster.html", context)
+
+
+@cached()
+@view(public=True)
+def glossary(ctx: Ctx) -> Response:
+    """Explain, in plain words, the terms the guides use (OTP, NFC, mức 2…)."""
+    lang = _lang(ctx)
+    terms = ctx.request.app.state.glossary.current().sorted(lang)
+    return ctx.render("public/glossary.html", {"terms": terms})
 
 
 @view(public=True)

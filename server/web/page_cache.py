@@ -5,8 +5,9 @@ A page is kept only when it was made for nobody in particular: no session cookie
 the ones the page names, no form token in it (a token is masked afresh for each response) and
 no cookie set. Its plain and gzipped bytes are kept with an ETag, so a hit costs neither the
 database, the template nor the compressor, and a phone that has the page gets a 304. A page
-is not served again once a guide has changed in this process (guides.changes), and is made
-again after TTL seconds anyway, for changes by another process (`langso load-guides`).
+is not served again once a guide has changed in this process (guides.changes) or the glossary
+it was made with has been read again (its digest), and is made again after TTL seconds anyway,
+for changes by another process (`langso load-guides`) or to the glossary file.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Page:
     gzipped: bytes
     etag: str
     media_type: str
-    changes: int  # guides.changes() when the page was made
+    content: tuple[int, str]  # content_version() when the page was made
     made_at: float
 
     def response(self, request: Request) -> Response:
@@ -55,28 +56,33 @@ class PageCache:
         self._pages: LRUCache[tuple[str, str], Page] = LRUCache(maxsize=maxsize)
         self._lock = threading.Lock()  # LRUCache itself is not thread-safe
 
-    def get(self, key: tuple[str, str]) -> Page | None:
+    def get(self, key: tuple[str, str], content: tuple[int, str]) -> Page | None:
         with self._lock:
             page = self._pages.get(key)
         if page is None:
             return None
-        if page.changes != guides.changes() or time.monotonic() - page.made_at > self.ttl:
+        if page.content != content or time.monotonic() - page.made_at > self.ttl:
             return None
         return page
 
-    def put(self, key: tuple[str, str], changes: int, response: Response) -> Page:
+    def put(self, key: tuple[str, str], content: tuple[int, str], response: Response) -> Page:
         body = bytes(response.body)
         page = Page(
             body=body,
             gzipped=gzip.compress(body, compresslevel=6, mtime=0),
             etag='W/"' + hashlib.sha256(body).hexdigest()[:32] + '"',
             media_type=response.media_type or "text/html",
-            changes=changes,
+            content=content,
             made_at=time.monotonic(),
         )
         with self._lock:
             self._pages[key] = page
         return page
+
+
+def content_version(request: Request) -> tuple[int, str]:
+    """What the kept pages are made of besides the request: the guides and the glossary."""
+    return guides.changes(), request.app.state.glossary.loaded.digest
 
 
 def _key(request: Request, queries: Collection[str]) -> tuple[str, str] | None:
@@ -98,13 +104,13 @@ def cached(queries: Collection[str] = ("",)) -> Callable[[Endpoint], Endpoint]:
             key = _key(request, queries)
             if key is None:
                 return await endpoint(request)
-            page = cache.get(key)
+            page = cache.get(key, content_version(request))
             if page is None:
-                changes = guides.changes()  # before the page is made: a change meanwhile wins
+                content = content_version(request)  # before the page is made: a change wins
                 response = await endpoint(request)
                 if not _shareable(request, response):
                     return response
-                page = cache.put(key, changes, response)
+                page = cache.put(key, content, response)
             return page.response(request)
 
         return serve

@@ -19,6 +19,9 @@ import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from starlette.applications import Starlette
 
+from server.db import Database
+from server.guides import load_guides
+
 AXE = Path(__file__).resolve().parent.parent / "vendor" / "axe-core" / "axe.min.js"
 PHONE = {"width": 360, "height": 740}
 CHROMIUM_ARGS = [
@@ -115,6 +118,25 @@ def context(browser: Browser, live_server: LiveServer) -> Iterator[BrowserContex
 @pytest.fixture
 def page(context: BrowserContext) -> Page:
     return context.new_page()
+
+
+@pytest.fixture
+def catalogue(db: Database) -> Database:
+    """The shipped guides, loaded into this test's database."""
+    with db.write() as s:
+        load_guides(s)
+    return db
+
+
+def kept_for_offline(page: Page, seconds: float = 15) -> None:
+    """Wait until the site's service worker controls the page and keeps it for reading offline
+    (polled with evaluate, which awaits the check's promise; wait_for_function would not)."""
+    check = """async () => Boolean(navigator.serviceWorker.controller)
+        && Boolean(await caches.match(location.pathname))"""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(check):
+        assert time.monotonic() < deadline, f"{page.url} was not kept for reading offline"
+        time.sleep(0.05)
 
 
 def axe_violations(page: Page) -> list[dict]:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Playwright, expect
 from sqlmodel import delete, func, select
 from starlette.testclient import TestClient
 
-from server import guides
 from server.db import Database
 from server.models import AssistanceSession, AuthSession, Household
 
@@ -27,12 +25,6 @@ from .test_field_app import (
     waiting,
 )
 from .test_guide_editor_browser import fill_guide_with_picture
-
-
-@pytest.fixture
-def catalogue(db: Database) -> None:
-    with db.write() as s:
-        guides.load_guides(s)
 
 
 def add_household(page, name: str, village: str = "Thôn Đông Hòa", phone: str = "") -> None:

@@ -34,13 +34,6 @@ FAKE_VOICE = """
 """
 
 
-@pytest.fixture
-def catalogue(db: Database) -> Database:
-    with db.write() as s:
-        load_guides(s)
-    return db
-
-
 def no_sideways_scroll(page: Page) -> None:
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 360, f"{page.url} is {width}px wide"

@@ -35,7 +35,9 @@ export function searchGuides(guides, query) {
 async function savedSlugs() {
   if (!("caches" in window)) return new Set();
   const keys = await (await caches.open(CACHE)).keys();
-  return new Set(keys.map((r) => new URL(r.url).pathname.split("/").pop()));
+  // The cache also keeps the catalogue and the glossary a reader opened: count only guides.
+  const guides = keys.map((r) => new URL(r.url).pathname).filter((p) => /^\/(vi|en)\/guides\/[^/]+$/.test(p));
+  return new Set(guides.map((p) => p.split("/").pop()));
 }
 
 export async function render(main) {
