@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import uuid
 import zlib
 from typing import Any
 
@@ -132,6 +133,7 @@ async def sync(request: Request) -> Response:
     (0 = create), data}]}. A follow_up op names a session of the sender's and carries {"done":
     true} or {"follow_up_on": "YYYY-MM-DD"}. `member` (optional) is the id of the member the
     phone sends for: when someone else is signed in, 409 member_changed and nothing is written.
+    An op_id twice in one batch is 400 and nothing is written.
     Header X-CSRF-Token is required. Per op the answer is {op_id, status:
     applied|duplicate|conflict|rejected, version, reason, message, fields}; then changes
     {households, sessions, villages} after the cursor that this member may see (500 at most;
@@ -164,7 +166,8 @@ async def sync(request: Request) -> Response:
       "200":
         description: One result per op, the changes after the cursor, the new cursor.
       "400":
-        description: The body is not JSON, not gzip, or not of this shape.
+        description: The body is not JSON, not gzip, or not of this shape, or it names one
+          op_id twice (nothing is written).
       "401":
         description: Not signed in (the app keeps its data and asks to sign in again).
       "403":
@@ -238,4 +241,26 @@ def _parse(raw: bytes) -> tuple[int, list[Any], str | None]:
     member = data.get("member")
     if member is not None and (not isinstance(member, str) or unreadable(member) is not None):
         raise BadRequest(fields={"member": gettext("This is not a valid identifier.")})
+    _refuse_repeats(ops)
     return cursor, ops, member
+
+
+def _refuse_repeats(ops: list[Any]) -> None:
+    """A batch that names one op id twice is refused whole, before anything is written: the
+    phone's outbox is keyed by op id and never sends that, so the two may differ, and
+    answering "duplicate" to the second would have the phone drop a change never stored."""
+    seen: set[uuid.UUID] = set()
+    for i, raw in enumerate(ops):
+        op_id = raw.get("op_id") if isinstance(raw, dict) else None
+        if not isinstance(op_id, str):
+            continue
+        try:
+            key = uuid.UUID(op_id)
+        except ValueError:
+            continue  # rejected with the op, as invalid
+        if key in seen:
+            raise BadRequest(
+                gettext("The same change is in this batch twice. Nothing was saved."),
+                fields={f"ops.{i}.op_id": gettext("This change is in the batch twice.")},
+            )
+        seen.add(key)

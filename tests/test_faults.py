@@ -1,0 +1,177 @@
+"""Faults, with real uvicorn processes on the test's database (a SQLite file, or PostgreSQL with
+TEST_DATABASE_URL): a server killed in the middle of a sync and started again, two processes
+writing one SQLite file, a 20 MB body. Each fails when a record is lost or doubled, checked in
+SQL (bench/_fleet.py stored_once)."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from bench._fleet import Phone, Server, Tally, session_ops, stored_once
+from server import accounts
+from server.db import Database
+from server.models import Role
+
+from .conftest import COMMUNE_A, PASSWORD, World
+
+PHONES = 6
+BATCHES = 8  # each phone's
+OPS = 40  # in a batch, as a phone with a day of work sends them
+
+
+@pytest.fixture
+def team(db: Database, world: World, password_hash: str) -> list[str]:
+    """The phone numbers of PHONES volunteers of commune A."""
+    phones = [f"09100000{n:02d}" for n in range(PHONES)]
+    with db.write() as s:
+        for n, phone in enumerate(phones):
+            member = accounts.create_member(
+                s,
+                name=f"Tình nguyện viên {n}",
+                phone=phone,
+                role=Role.volunteer,
+                commune_code=COMMUNE_A,
+            )
+            member.password_hash = password_hash
+            s.add(member)
+    return phones
+
+
+@pytest.fixture
+def servers(settings, tmp_path: Path) -> Iterator[list[Server]]:
+    """Not started: each test starts what it needs, on the test's database."""
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "SECRET_KEY": settings.secret_key,
+        "LANGSO_VAR": str(tmp_path),
+    }
+    made = [Server(env, tmp_path / f"server-{n}.log") for n in range(2)]
+    yield made
+    for server in made:
+        server.stop()
+
+
+def run_phones(
+    urls: list[str], phones: list[str], villages: list[str], tally: Tally
+) -> tuple[list[threading.Thread], list[dict[str, Any]], list[BaseException]]:
+    """A thread per phone: sign in, send BATCHES batches, and now and then one again (its
+    answer lost); returns the threads (started), every op made, and what went wrong."""
+    made: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+    deadline = time.monotonic() + 120
+
+    def work(url: str, number: str) -> None:
+        phone = Phone(url, number, PASSWORD, tally)
+        rng = random.Random(number)
+        try:
+            phone.sign_in(deadline)
+            for _ in range(BATCHES):
+                batch = session_ops(rng, villages, OPS)
+                made.extend(batch)
+                phone.send(batch, deadline)
+                if rng.random() < 0.3:
+                    again = phone.send(batch, deadline)
+                    assert {r["status"] for r in again} == {"duplicate"}
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            phone.close()
+
+    threads = [
+        threading.Thread(target=work, args=(urls[n % len(urls)], number))
+        for n, number in enumerate(phones)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads, made, errors
+
+
+def wait_for(tally: Tally, batches: int) -> None:
+    end = time.monotonic() + 60
+    while tally.acked_batches < batches and time.monotonic() < end:
+        time.sleep(0.005)
+
+
+def test_a_server_killed_mid_sync_and_restarted_loses_and_doubles_nothing(
+    settings, world: World, team: list[str], servers: list[Server]
+) -> None:
+    """SIGKILL twice while six phones send: the phones retry the same ops until answered, and
+    the database holds each op once (a transaction cut by the kill left nothing behind)."""
+    server = servers[0].start()
+    tally = Tally()
+    villages = [str(world.village_a), str(world.village_a2)]
+    threads, made, errors = run_phones([server.url], team, villages, tally)
+    for acked in (PHONES * BATCHES // 4, PHONES * BATCHES // 2):
+        wait_for(tally, acked)
+        server.kill()
+        time.sleep(0.2)  # phones meet a closed port meanwhile
+        server.start()
+    for thread in threads:
+        thread.join(timeout=150)
+    assert errors == []
+    assert tally.network_errors > 0  # the kills cut requests (or found the port closed)
+    assert stored_once(settings.database_url, made) == []
+    assert tally.statuses["applied"] + tally.statuses["duplicate"] >= len(made)
+
+
+@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="a SQLite file")
+def test_two_processes_on_one_sqlite_file_never_answer_database_is_locked(
+    settings, world: World, team: list[str], servers: list[Server]
+) -> None:
+    """Two uvicorn processes on one file, phones split between them, signing in and sending
+    at once: every answer below 500, none says "database is locked", each op stored once."""
+    for server in servers:
+        server.start()
+    tally = Tally()
+    villages = [str(world.village_a), str(world.village_a2)]
+    threads, made, errors = run_phones([s.url for s in servers], team, villages, tally)
+    readers = [threading.Thread(target=read_while, args=(s.url, threads)) for s in servers]
+    for thread in readers:
+        thread.start()
+    for thread in threads + readers:
+        thread.join(timeout=150)
+    assert errors == []
+    assert tally.server_errors == 0 and tally.locked == 0 and tally.network_errors == 0
+    for server in servers:
+        assert "locked" not in server.output() and "Traceback" not in server.output()
+    assert stored_once(settings.database_url, made) == []
+
+
+def read_while(url: str, writers: list[threading.Thread]) -> None:
+    """A resident reading the catalogue while the phones write (reads meet no lock either)."""
+    with httpx2.Client(base_url=url, timeout=30) as client:
+        while any(t.is_alive() for t in writers):
+            assert client.get("/vi/").status_code == 200
+            assert client.get("/healthz").status_code == 200
+
+
+def test_a_20_mb_body_is_413_in_the_users_language_over_a_real_server(
+    settings, db: Database, world: World, servers: list[Server]
+) -> None:
+    server = servers[0].start()
+    phone = Phone(server.url, world.phone("vol_a"), PASSWORD, Tally())
+    try:
+        phone.sign_in(time.monotonic() + 30)
+        body = b'{"cursor": 0, "ops": [' + b'{"op_id": "x"},' * (20 * 1024 * 1024 // 15) + b"{}]}"
+        headers = {"Content-Type": "application/json", "X-CSRF-Token": phone.token}
+        for lang, message in (("vi", "Dữ liệu gửi lên quá lớn"), ("en", "What you sent is too")):
+            phone.client.cookies.set("lang", lang)
+            response = phone.client.post("/api/v1/sync", content=body, headers=headers)
+            assert response.status_code == 413
+            error = response.json()["error"]
+            assert error["code"] == "too_large" and error["message"].startswith(message)
+        # The server goes on: the same phone sends a batch that fits.
+        batch = session_ops(random.Random(1), [str(world.village_a)], 5)
+        assert {r["status"] for r in phone.send(batch, time.monotonic() + 30)} == {"applied"}
+    finally:
+        phone.close()
+    assert stored_once(settings.database_url, batch) == []
