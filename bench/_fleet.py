@@ -202,6 +202,62 @@ class Phone:
             tries += 1
 
 
+def run_phones(
+    urls: list[str],
+    phones: list[str],
+    password: str,
+    villages: list[str],
+    tally: Tally,
+    batches: int | None = None,
+    *,
+    ops: int = 40,
+    again: float = 0.3,
+    until: threading.Event | None = None,
+    deadline: float = 120,
+) -> tuple[list[threading.Thread], list[list[dict[str, Any]]], list[BaseException]]:
+    """A thread per phone (phone n talks to urls[n % len(urls)]): sign in, send `batches`
+    batches of `ops` new sessions (or until `until` is set), and after a fraction `again` of
+    them the same batch once more, as if its answer had been lost (all duplicates). Returns the
+    threads, started; every batch made, in the order each phone made them; what went wrong."""
+    made: list[list[dict[str, Any]]] = []
+    errors: list[BaseException] = []
+    end = time.monotonic() + deadline
+
+    def work(url: str, number: str) -> None:
+        phone = Phone(url, number, password, tally)
+        rng = random.Random(number)
+        try:
+            phone.sign_in(end)
+            n = 0
+            while (batches is None or n < batches) and not (until and until.is_set()):
+                batch = session_ops(rng, villages, ops)
+                made.append(batch)
+                phone.send(batch, end)
+                if rng.random() < again:
+                    repeat = phone.send(batch, end)
+                    assert {r["status"] for r in repeat} == {"duplicate"}, repeat[:2]
+                n += 1
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            phone.close()
+
+    threads = [
+        threading.Thread(target=work, args=(urls[n % len(urls)], number))
+        for n, number in enumerate(phones)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads, made, errors
+
+
+def wait_for(tally: Tally, batches: int, timeout: float = 60) -> None:
+    """Until the phones have had `batches` batches acknowledged."""
+    end = time.monotonic() + timeout
+    while tally.acked_batches < batches and time.monotonic() < end:
+        time.sleep(0.005)
+
+
 def session_ops(rng: random.Random, village_ids: list[str], n: int) -> list[dict[str, Any]]:
     """`n` new walk-in sessions as the app makes them (UUIDv7 ids)."""
     ops = []

@@ -9,96 +9,16 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx2
 import pytest
 
-from bench._fleet import Phone, Server, Tally, session_ops, stored_once
-from server import accounts
+from bench._fleet import Phone, Server, Tally, run_phones, session_ops, stored_once, wait_for
 from server.db import Database
-from server.models import Role
 
-from .conftest import COMMUNE_A, PASSWORD, World
+from .conftest import PASSWORD, PHONES, World
 
-PHONES = 6
 BATCHES = 8  # each phone's
-OPS = 40  # in a batch, as a phone with a day of work sends them
-
-
-@pytest.fixture
-def team(db: Database, world: World, password_hash: str) -> list[str]:
-    """The phone numbers of PHONES volunteers of commune A."""
-    phones = [f"09100000{n:02d}" for n in range(PHONES)]
-    with db.write() as s:
-        for n, phone in enumerate(phones):
-            member = accounts.create_member(
-                s,
-                name=f"Tình nguyện viên {n}",
-                phone=phone,
-                role=Role.volunteer,
-                commune_code=COMMUNE_A,
-            )
-            member.password_hash = password_hash
-            s.add(member)
-    return phones
-
-
-@pytest.fixture
-def servers(settings, tmp_path: Path) -> Iterator[list[Server]]:
-    """Not started: each test starts what it needs, on the test's database."""
-    env = {
-        "DATABASE_URL": settings.database_url,
-        "SECRET_KEY": settings.secret_key,
-        "LANGSO_VAR": str(tmp_path),
-    }
-    made = [Server(env, tmp_path / f"server-{n}.log") for n in range(2)]
-    yield made
-    for server in made:
-        server.stop()
-
-
-def run_phones(
-    urls: list[str], phones: list[str], villages: list[str], tally: Tally
-) -> tuple[list[threading.Thread], list[dict[str, Any]], list[BaseException]]:
-    """A thread per phone: sign in, send BATCHES batches, and now and then one again (its
-    answer lost); returns the threads (started), every op made, and what went wrong."""
-    made: list[dict[str, Any]] = []
-    errors: list[BaseException] = []
-    deadline = time.monotonic() + 120
-
-    def work(url: str, number: str) -> None:
-        phone = Phone(url, number, PASSWORD, tally)
-        rng = random.Random(number)
-        try:
-            phone.sign_in(deadline)
-            for _ in range(BATCHES):
-                batch = session_ops(rng, villages, OPS)
-                made.extend(batch)
-                phone.send(batch, deadline)
-                if rng.random() < 0.3:
-                    again = phone.send(batch, deadline)
-                    assert {r["status"] for r in again} == {"duplicate"}
-        except BaseException as e:
-            errors.append(e)
-        finally:
-            phone.close()
-
-    threads = [
-        threading.Thread(target=work, args=(urls[n % len(urls)], number))
-        for n, number in enumerate(phones)
-    ]
-    for thread in threads:
-        thread.start()
-    return threads, made, errors
-
-
-def wait_for(tally: Tally, batches: int) -> None:
-    end = time.monotonic() + 60
-    while tally.acked_batches < batches and time.monotonic() < end:
-        time.sleep(0.005)
 
 
 def test_a_server_killed_mid_sync_and_restarted_loses_and_doubles_nothing(
@@ -109,7 +29,8 @@ def test_a_server_killed_mid_sync_and_restarted_loses_and_doubles_nothing(
     server = servers[0].start()
     tally = Tally()
     villages = [str(world.village_a), str(world.village_a2)]
-    threads, made, errors = run_phones([server.url], team, villages, tally)
+    threads, sent, errors = run_phones([server.url], team, PASSWORD, villages, tally, BATCHES)
+    made = [o for batch in sent for o in batch]
     for acked in (PHONES * BATCHES // 4, PHONES * BATCHES // 2):
         wait_for(tally, acked)
         server.kill()
@@ -133,7 +54,9 @@ def test_two_processes_on_one_sqlite_file_never_answer_database_is_locked(
         server.start()
     tally = Tally()
     villages = [str(world.village_a), str(world.village_a2)]
-    threads, made, errors = run_phones([s.url for s in servers], team, villages, tally)
+    urls = [s.url for s in servers]
+    threads, sent, errors = run_phones(urls, team, PASSWORD, villages, tally, BATCHES)
+    made = [o for batch in sent for o in batch]
     readers = [threading.Thread(target=read_while, args=(s.url, threads)) for s in servers]
     for thread in readers:
         thread.start()
