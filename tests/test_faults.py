@@ -30,7 +30,6 @@ def test_a_server_killed_mid_sync_and_restarted_loses_and_doubles_nothing(
     tally = Tally()
     villages = [str(world.village_a), str(world.village_a2)]
     threads, sent, errors = run_phones([server.url], team, PASSWORD, villages, tally, BATCHES)
-    made = [o for batch in sent for o in batch]
     for acked in (PHONES * BATCHES // 4, PHONES * BATCHES // 2):
         wait_for(tally, acked)
         server.kill()
@@ -40,6 +39,7 @@ def test_a_server_killed_mid_sync_and_restarted_loses_and_doubles_nothing(
         thread.join(timeout=150)
     assert errors == []
     assert tally.network_errors > 0  # the kills cut requests (or found the port closed)
+    made = [o for batch in sent for o in batch]
     assert stored_once(settings.database_url, made) == []
     assert tally.statuses["applied"] + tally.statuses["duplicate"] >= len(made)
 
@@ -56,7 +56,6 @@ def test_two_processes_on_one_sqlite_file_never_answer_database_is_locked(
     villages = [str(world.village_a), str(world.village_a2)]
     urls = [s.url for s in servers]
     threads, sent, errors = run_phones(urls, team, PASSWORD, villages, tally, BATCHES)
-    made = [o for batch in sent for o in batch]
     readers = [threading.Thread(target=read_while, args=(s.url, threads)) for s in servers]
     for thread in readers:
         thread.start()
@@ -66,6 +65,7 @@ def test_two_processes_on_one_sqlite_file_never_answer_database_is_locked(
     assert tally.server_errors == 0 and tally.locked == 0 and tally.network_errors == 0
     for server in servers:
         assert "locked" not in server.output() and "Traceback" not in server.output()
+    made = [o for batch in sent for o in batch]
     assert stored_once(settings.database_url, made) == []
 
 
