@@ -24,9 +24,12 @@ from typing import IO, Any
 
 import httpx2
 import sqlalchemy as sa
+from sqlmodel import Session
 
+from server import accounts
 from server.config import ROOT
 from server.db import Database
+from server.models import Member, Role
 
 from ._common import free_port
 from .sync_ingest import local_time, op
@@ -206,18 +209,22 @@ def run_phones(
     urls: list[str],
     phones: list[str],
     password: str,
-    villages: list[str],
+    villages: list[str] | dict[str, list[str]],
     tally: Tally,
     batches: int | None = None,
     *,
-    ops: int = 40,
+    ops: int | tuple[int, int] = 40,
     again: float = 0.3,
     until: threading.Event | None = None,
+    ready: threading.Barrier | None = None,
+    think: float = 0.0,
     deadline: float = 120,
 ) -> tuple[list[threading.Thread], list[list[dict[str, Any]]], list[BaseException]]:
-    """A thread per phone (phone n talks to urls[n % len(urls)]): sign in, send `batches`
-    batches of `ops` new sessions (or until `until` is set), and after a fraction `again` of
-    them the same batch once more, as if its answer had been lost (all duplicates). Returns the
+    """A thread per phone (phone n talks to urls[n % len(urls)]): sign in (then wait at
+    `ready`), send `batches` batches (for `villages`, or the villages of its own commune
+    when they are given per phone number) of `ops` new sessions (a number, or a range to draw from)
+    or until `until` is set, up to `think` seconds apart, and after a fraction `again` of them
+    the same batch once more, as if its answer had been lost (all duplicates). Returns the
     threads, started; every batch made, in the order each phone made them; what went wrong."""
     made: list[list[dict[str, Any]]] = []
     errors: list[BaseException] = []
@@ -228,15 +235,21 @@ def run_phones(
         rng = random.Random(number)
         try:
             phone.sign_in(end)
+            if ready is not None:
+                ready.wait(timeout=max(1.0, end - time.monotonic()))
             n = 0
             while (batches is None or n < batches) and not (until and until.is_set()):
-                batch = session_ops(rng, villages, ops)
+                size = ops if isinstance(ops, int) else rng.randint(*ops)
+                where = villages[number] if isinstance(villages, dict) else villages
+                batch = session_ops(rng, where, size)
                 made.append(batch)
                 phone.send(batch, end)
                 if rng.random() < again:
                     repeat = phone.send(batch, end)
                     assert {r["status"] for r in repeat} == {"duplicate"}, repeat[:2]
                 n += 1
+                if think:
+                    time.sleep(rng.random() * think)
         except BaseException as e:
             errors.append(e)
         finally:
@@ -256,6 +269,16 @@ def wait_for(tally: Tally, batches: int, timeout: float = 60) -> None:
     end = time.monotonic() + timeout
     while tally.acked_batches < batches and time.monotonic() < end:
         time.sleep(0.005)
+
+
+def add_volunteer(session: Session, phone: str, name: str, commune: str, hashed: str) -> Member:
+    """A volunteer whose password hash is made once for all (argon2id is slow on purpose)."""
+    member = accounts.create_member(
+        session, name=name, phone=phone, role=Role.volunteer, commune_code=commune
+    )
+    member.password_hash = hashed
+    session.add(member)
+    return member
 
 
 def session_ops(rng: random.Random, village_ids: list[str], n: int) -> list[dict[str, Any]]:

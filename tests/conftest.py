@@ -19,7 +19,7 @@ from sqlmodel import SQLModel
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from bench._fleet import Server
+from bench._fleet import Server, add_volunteer
 from server import accounts, villages
 from server.app import create_app
 from server.config import Settings
@@ -210,15 +210,7 @@ def team(db: Database, world: World, password_hash: str) -> list[str]:
     phones = [f"09100000{n:02d}" for n in range(PHONES)]
     with db.write() as s:
         for n, phone in enumerate(phones):
-            member = accounts.create_member(
-                s,
-                name=f"Tình nguyện viên {n}",
-                phone=phone,
-                role=Role.volunteer,
-                commune_code=COMMUNE_A,
-            )
-            member.password_hash = password_hash
-            s.add(member)
+            add_volunteer(s, phone, f"Tình nguyện viên {n}", COMMUNE_A, password_hash)
     return phones
 
 

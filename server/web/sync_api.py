@@ -6,13 +6,16 @@ a commune's households are most of the bytes on a slow line.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import json
 import uuid
+import weakref
 import zlib
 from typing import Any
 
+import anyio
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -182,7 +185,28 @@ async def sync(request: Request) -> Response:
     request.state.sync_body = await _read_body(request)
     scope = dict(request.scope)
     scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
-    return await _sync(Request(scope, request.receive))
+    async with _senders():
+        return await _sync(Request(scope, request.receive))
+
+
+# Batches of one process that may be in the thread pool at once. Their writes take turns
+# anyway (SQLite's one writer; the sync counter's row lock on PostgreSQL), so more would only
+# hold threads and connections while they wait: with 200 phones they took all 40 threads, and
+# a resident's guide page made afresh waited seconds behind them. The rest wait here, on the
+# event loop, in the order they came.
+SENDERS = 8
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _senders() -> anyio.Semaphore:
+    """The gate of the running event loop (a test may run several loops, one after another)."""
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = anyio.Semaphore(SENDERS)
+    return gate
 
 
 async def _read_body(request: Request) -> bytes | AppError:
