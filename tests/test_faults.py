@@ -9,9 +9,11 @@ import os
 import random
 import threading
 import time
+from typing import Any
 
 import httpx2
 import pytest
+import sqlalchemy as sa
 
 from bench._fleet import Phone, Server, Tally, run_phones, session_ops, stored_once, wait_for
 from server.db import Database
@@ -21,15 +23,23 @@ from .conftest import PASSWORD, PHONES, World
 BATCHES = 8  # each phone's
 
 
+def phones_on(servers: list[Server], world: World, team: list[str]) -> tuple[Any, ...]:
+    """Start `servers` and the team's phones on them: (threads, batches, errors, tally)."""
+    for server in servers:
+        server.start()
+    tally = Tally()
+    villages = [str(world.village_a), str(world.village_a2)]
+    urls = [s.url for s in servers]
+    return (*run_phones(urls, team, PASSWORD, villages, tally, BATCHES), tally)
+
+
 def test_a_server_killed_mid_sync_and_restarted_loses_and_doubles_nothing(
     settings, world: World, team: list[str], servers: list[Server]
 ) -> None:
     """SIGKILL twice while six phones send: the phones retry the same ops until answered, and
     the database holds each op once (a transaction cut by the kill left nothing behind)."""
-    server = servers[0].start()
-    tally = Tally()
-    villages = [str(world.village_a), str(world.village_a2)]
-    threads, sent, errors = run_phones([server.url], team, PASSWORD, villages, tally, BATCHES)
+    server = servers[0]
+    threads, sent, errors, tally = phones_on([server], world, team)
     for acked in (PHONES * BATCHES // 4, PHONES * BATCHES // 2):
         wait_for(tally, acked)
         server.kill()
@@ -44,18 +54,49 @@ def test_a_server_killed_mid_sync_and_restarted_loses_and_doubles_nothing(
     assert tally.statuses["applied"] + tally.statuses["duplicate"] >= len(made)
 
 
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="needs TEST_DATABASE_URL")
+def test_postgresql_connections_killed_mid_load_lose_and_double_nothing(
+    settings, world: World, team: list[str], servers: list[Server]
+) -> None:
+    """pg_terminate_backend on every connection of two app processes, twice, while six phones
+    send: a batch whose connection died is run again on a new one (sync_api._exchange), any
+    other request so cut is a 503 the phone retries, never a 500; the processes need no
+    restart, and each op is stored once."""
+    threads, sent, errors, tally = phones_on(servers, world, team)
+    admin = sa.create_engine(settings.database_url, poolclass=sa.pool.NullPool)
+    killed = 0
+    try:
+        for acked in (PHONES * BATCHES // 4, PHONES * BATCHES // 2):
+            wait_for(tally, acked)
+            with admin.connect() as conn:
+                killed += (
+                    conn.execute(
+                        sa.text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        )
+                    ).scalar()
+                    or 0
+                )
+    finally:
+        admin.dispose()
+    for thread in threads:
+        thread.join(timeout=150)
+    assert errors == [] and killed > 0
+    assert tally.http[500] == 0  # a lost connection is a 503 with Retry-After, if anything
+    for server in servers:
+        assert server.proc is not None and server.proc.poll() is None  # never restarted
+    made = [o for batch in sent for o in batch]
+    assert stored_once(settings.database_url, made) == []
+
+
 @pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="a SQLite file")
 def test_two_processes_on_one_sqlite_file_never_answer_database_is_locked(
     settings, world: World, team: list[str], servers: list[Server]
 ) -> None:
     """Two uvicorn processes on one file, phones split between them, signing in and sending
     at once: every answer below 500, none says "database is locked", each op stored once."""
-    for server in servers:
-        server.start()
-    tally = Tally()
-    villages = [str(world.village_a), str(world.village_a2)]
-    urls = [s.url for s in servers]
-    threads, sent, errors = run_phones(urls, team, PASSWORD, villages, tally, BATCHES)
+    threads, sent, errors, tally = phones_on(servers, world, team)
     readers = [threading.Thread(target=read_while, args=(s.url, threads)) for s in servers]
     for thread in readers:
         thread.start()

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import orjson
+import sqlalchemy as sa
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -121,11 +122,24 @@ def _sync(ctx: Ctx) -> Response:
             with ctx.db.read() as session:
                 answer = {"results": [], **sync_core.pull(session, me, cursor)}
         else:
-            with ctx.db.write() as session:
-                answer = sync_core.exchange(session, me, cursor, ops)
+            answer = _exchange(ctx, me, cursor, ops)
         body = _dumps(answer)
         del answer, ops
     return _respond(ctx.request, body, headers)
+
+
+def _exchange(ctx: Ctx, me: Member, cursor: int, ops: list[Any]) -> dict[str, Any]:
+    """The batch in one write transaction, once more if the database connection died under it
+    (a failover, pg_terminate_backend): the batch is idempotent by its op ids, so even a
+    commit that went through before the connection died is answered right (duplicates)."""
+    try:
+        with ctx.db.write() as session:
+            return sync_core.exchange(session, me, cursor, ops)
+    except sa.exc.DBAPIError as e:
+        if not e.connection_invalidated:
+            raise
+    with ctx.db.write() as session:
+        return sync_core.exchange(session, me, cursor, ops)
 
 
 async def sync(request: Request) -> Response:
@@ -179,6 +193,9 @@ async def sync(request: Request) -> Response:
         description: The phone sends for another member than the one signed in.
       "413":
         description: More than 200 ops or more than 256 KB.
+      "503":
+        description: The database could not be reached for a moment; send the same batch
+          again after Retry-After.
     """
     # The body is read here, with its limits and gzip, and handed to the view unparsed: the
     # view parses it once it knows the member.
