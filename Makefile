@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format translations compile-translations migrate bench clean
+.PHONY: run test lint format translations compile-translations migrate bench bench-scale clean
 
 $(BIN)/langso: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ translations: $(VENV)/.dev
 
 bench: $(VENV)/.dev compile-translations
 	$(BIN)/python -m bench
+
+# 1 and 2 app processes on one PostgreSQL database under 200 volunteers and 50 residents
+# (bench/scale.py; SCALE_SECONDS=60 each, about five minutes in all), loopback only.
+BENCH_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+bench-scale: $(VENV)/.dev compile-translations
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench.scale --seconds $${SCALE_SECONDS:-60}
 
 clean:
 	rm -rf $(VENV) pwa/i18n locales/*/LC_MESSAGES/*.mo

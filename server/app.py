@@ -150,7 +150,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.db = Database(settings.database_url)
+    app.state.db = Database(settings.database_url, pool_max=settings.db_pool_max)
     app.state.templates = make_templates()
     app.state.pages = PageCache()
     app.state.glossary = GlossaryFile()

@@ -139,6 +139,37 @@ def _backup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _restore(args: argparse.Namespace, settings: Settings) -> int:
+    """Put a backup back (the app stopped), then migrate and say what the database holds."""
+    import subprocess
+
+    import sqlalchemy as sa
+
+    from .backup import restore
+    from .migrate import migrate
+
+    try:
+        restore(settings.database_url, args.path, replace=args.replace)
+    except (OSError, ValueError, subprocess.CalledProcessError) as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    migrate(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.read() as s:
+            counts = {
+                table: s.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+                for table in ("member", "household", "assistance_session")
+            }
+    finally:
+        db.dispose()
+    print(
+        f"restored {args.path}: {counts['member']} members, {counts['household']} households, "
+        f"{counts['assistance_session']} sessions"
+    )
+    return 0
+
+
 def _seed_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Load the demo commune (clearly marked, refused if it is there already)."""
     from .demo import DemoError, seed_demo
@@ -197,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     bk = sub.add_parser("backup", help="write a consistent copy of the database to PATH")
     bk.add_argument("path")
     bk.set_defaults(func=_backup)
+    rs = sub.add_parser("restore", help="put a backup made by `backup` into the database")
+    rs.add_argument("path")
+    rs.add_argument(
+        "--replace", action="store_true", help="replace a database that holds data already"
+    )
+    rs.set_defaults(func=_restore)
     sd = sub.add_parser("seed-demo", help="load a clearly marked demo commune (never by default)")
     sd.add_argument("--commune", default="07627", help="an unused commune, default 07627")
     sd.set_defaults(func=_seed_demo)

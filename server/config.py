@@ -41,6 +41,8 @@ class Settings:
     forwarded_allow_ips: str = ""
     # More push-service hosts to accept beside the browsers' own ("push.example.org").
     push_hosts: tuple[str, ...] = ()
+    # The most PostgreSQL connections one process opens (DB_POOL_MAX); see db.POOL_MAX.
+    db_pool_max: int = 40
     var_dir: Path = field(default=VAR_DIR)
 
     @classmethod
@@ -63,6 +65,7 @@ class Settings:
             "push_hosts": tuple(
                 h.strip().lower() for h in os.environ.get("PUSH_HOSTS", "").split(",") if h.strip()
             ),
+            "db_pool_max": int(os.environ.get("DB_POOL_MAX", "40")),
             "var_dir": var_dir,
         }
         values.update(overrides)

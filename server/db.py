@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 CHECKPOINT_PAGES = 1000  # the WAL length at which the checkpointer copies it back (4 MB)
 SAFETY_PAGES = 10000  # SQLite's own automatic checkpoint, should the thread fall behind
 BUSY_MS = 30000
+# PostgreSQL connections of one process: handlers run in anyio's 40 threads, so a pool of 40
+# never makes a request wait for a connection longer than for a thread (the default 5 + 10
+# made the 16th concurrent request wait, and after 30 s fail). 10 stay open when idle.
+POOL_MAX = 40
+POOL_KEPT = 10
 
 
 def utcnow() -> datetime:
@@ -232,7 +237,9 @@ class Database:
     """A read engine and a write engine (the same one outside SQLite), and on a SQLite file
     the thread that checkpoints its WAL."""
 
-    def __init__(self, url: str, checkpoint_pages: int = CHECKPOINT_PAGES) -> None:
+    def __init__(
+        self, url: str, checkpoint_pages: int = CHECKPOINT_PAGES, pool_max: int = POOL_MAX
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.checkpointer: WalCheckpointer | None = None
@@ -251,7 +258,10 @@ class Database:
             self.write_engine = _sqlite_engine(url, immediate=True, checkpointer=self.checkpointer)
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
-            self.write_engine = sa.create_engine(url, pool_pre_ping=True)
+            kept = min(POOL_KEPT, pool_max)
+            self.write_engine = sa.create_engine(
+                url, pool_pre_ping=True, pool_size=kept, max_overflow=pool_max - kept
+            )
             self.read_engine = self.write_engine
 
     @contextmanager

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+import sqlalchemy as sa
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -139,5 +140,12 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        # The database connection died under the request (a failover, an operator's
+        # pg_terminate_backend): the transaction rolled back, the pool makes a new connection
+        # for the next request, and a phone sends its batch again after Retry-After.
+        log.warning("database connection lost on %s %s", request.method, request.url.path)
+        message = gettext("The database cannot be reached for a moment. Please try again.")
+        return render_error(request, 503, message, code="unavailable", headers={"Retry-After": "5"})
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return render_error(request, 500, default_message(500))

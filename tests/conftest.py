@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from sqlmodel import SQLModel
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from bench._fleet import Server, add_volunteer
 from server import accounts, villages
 from server.app import create_app
 from server.config import Settings
@@ -29,6 +32,7 @@ PASSWORD = "mật khẩu 2026"
 COMMUNE_A = "07627"  # Xã Đại Sơn, Bắc Ninh
 COMMUNE_B = "00004"  # Phường Ba Đình, Hà Nội
 KEEP = {"province", "commune", "service", "alembic_version"}
+PHONES = 6  # volunteers of commune A in `team`
 
 
 @pytest.fixture(scope="session")
@@ -198,3 +202,43 @@ def world(db: Database, password_hash: str) -> World:
         vb = villages.add_village(s, COMMUNE_B, "Tổ dân phố 1", coord_b)
         assert s.get(Commune, COMMUNE_A).in_use_since is not None
     return World(admin, coord_a, coord_b, vol_a, vol_b, va.id, va2.id, vb.id)
+
+
+@pytest.fixture
+def team(db: Database, world: World, password_hash: str) -> list[str]:
+    """The phone numbers of PHONES more volunteers of commune A."""
+    phones = [f"09100000{n:02d}" for n in range(PHONES)]
+    with db.write() as s:
+        for n, phone in enumerate(phones):
+            add_volunteer(s, phone, f"Tình nguyện viên {n}", COMMUNE_A, password_hash)
+    return phones
+
+
+@pytest.fixture
+def servers(settings: Settings, tmp_path: Path) -> Iterator[list[Server]]:
+    """Two uvicorn processes of the app on the test's database, not started yet."""
+    made = [Server(server_env(settings), tmp_path / f"server-{n}.log") for n in range(2)]
+    yield made
+    for server in made:
+        server.stop()
+
+
+def server_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a `langso` or uvicorn process on the test's database."""
+    return {
+        "DATABASE_URL": settings.database_url,
+        "SECRET_KEY": settings.secret_key,
+        "LANGSO_VAR": str(settings.var_dir),
+        **extra,
+    }
+
+
+def langso_cli(args: list[str], settings: Settings, **extra: str) -> subprocess.CompletedProcess:
+    """`langso ARGS` in a process of its own, on the test's database."""
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **server_env(settings, **extra)},
+        timeout=120,
+    )

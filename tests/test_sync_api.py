@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 from starlette.testclient import TestClient
 
-from server.models import AssistanceSession, AuthSession, Household, RecordHistory
+from server.models import AppliedOp, AssistanceSession, AuthSession, Household, RecordHistory
 
 from .conftest import World, csrf, login
 from .test_sync import count, household_data, op, session_data, stored, when
@@ -226,6 +226,63 @@ def test_more_than_256_kb_is_413_plain_or_gzipped(client, db, world) -> None:
     assert len(packed) < 4096
     assert_error(send_raw(client, packed, **{"Content-Encoding": "gzip"}), 413, "too_large")
     assert count(db, AssistanceSession) == 0
+
+
+def test_ten_thousand_ops_in_one_batch_are_413_and_nothing_is_written(client, db, world) -> None:
+    signed_in(client, world)
+    real = [op("session", uuid.uuid4(), session_data(world.village_a)) for _ in range(10_000)]
+    packed = gzip.compress(json.dumps({"cursor": 0, "ops": real}).encode())
+    error = assert_error(send_raw(client, packed, **{"Content-Encoding": "gzip"}), 413, "too_large")
+    assert error["message"] == "Dữ liệu gửi lên quá lớn. Hãy gửi ít hơn mỗi lần."
+    # Ten thousand that fit in the byte limit are refused by their number.
+    tiny = json.dumps({"cursor": 0, "ops": [{}] * 10_000}).encode()
+    error = assert_error(send_raw(client, tiny), 413, "too_large")
+    assert error["message"] == "Mỗi lần gửi tối đa 200 thay đổi."
+    assert count(db, AssistanceSession) == 0 and count(db, AppliedOp) == 0
+
+
+def test_one_op_id_twice_in_a_batch_is_400_and_nothing_is_written(client, db, world) -> None:
+    """The phone's outbox never sends that; the two may differ, so neither is taken."""
+    signed_in(client, world)
+    first = op("session", uuid.uuid4(), session_data(world.village_a))
+    other = op("session", uuid.uuid4(), session_data(world.village_a))
+    again = {**first, "op_id": first["op_id"].upper(), "id": str(uuid.uuid4())}
+    body = json.dumps({"cursor": 0, "ops": [first, other, again]}).encode()
+    error = assert_error(send_raw(client, body), 400, "bad_request")
+    assert error["message"] == "Một thay đổi có hai lần trong lần gửi này. Chưa lưu gì."
+    assert list(error["fields"]) == ["ops.2.op_id"]
+    assert count(db, AssistanceSession) == 0 and count(db, AppliedOp) == 0
+    client.cookies.set("lang", "en")
+    error = assert_error(send_raw(client, body), 400, "bad_request")
+    assert error["fields"]["ops.2.op_id"] == "This change is in the batch twice."
+    assert [r["status"] for r in send(client, [first, other])["results"]] == ["applied"] * 2
+
+
+def test_a_phone_clock_years_ahead_is_rejected_op_by_op_and_stores_nothing(
+    client, db, world
+) -> None:
+    """Each op stamped by a clock five years fast is rejected with the field and why, in
+    the user's language; an op of the same batch with right times still goes, and the times
+    the server keeps (created_at, seq) are its own."""
+    signed_in(client, world)
+    ahead = when(days=-5 * 365)
+    session = session_data(world.village_a, occurred_at=ahead, created_at=ahead)
+    household = household_data(world.village_a, "A-9", consent_at=ahead)
+    good = op("session", uuid.uuid4(), session_data(world.village_a, updated_at=ahead))
+    answer = send(
+        client,
+        [op("session", uuid.uuid4(), session), op("household", uuid.uuid4(), household), good],
+    )
+    got = [(r["status"], r["reason"], r["fields"]) for r in answer["results"]]
+    assert got[:2] == [
+        ("rejected", "invalid", {"occurred_at": "Thời gian này ở tương lai."}),
+        ("rejected", "invalid", {"consent_at": "Thời gian này ở tương lai."}),
+    ]
+    assert got[2][0] == "applied"
+    assert count(db, AssistanceSession) == 1 and count(db, Household) == 0
+    row = stored(db, uuid.UUID(good["id"]))
+    assert row.created_at < datetime.now(UTC) + timedelta(minutes=1)
+    assert row.updated_at < datetime.now(UTC) + timedelta(minutes=1)
 
 
 def test_malformed_bodies_are_400_json_errors(client, world) -> None:

@@ -6,13 +6,18 @@ a commune's households are most of the bytes on a slow line.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import json
+import uuid
+import weakref
 import zlib
 from typing import Any
 
+import anyio
 import orjson
+import sqlalchemy as sa
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -117,11 +122,24 @@ def _sync(ctx: Ctx) -> Response:
             with ctx.db.read() as session:
                 answer = {"results": [], **sync_core.pull(session, me, cursor)}
         else:
-            with ctx.db.write() as session:
-                answer = sync_core.exchange(session, me, cursor, ops)
+            answer = _exchange(ctx, me, cursor, ops)
         body = _dumps(answer)
         del answer, ops
     return _respond(ctx.request, body, headers)
+
+
+def _exchange(ctx: Ctx, me: Member, cursor: int, ops: list[Any]) -> dict[str, Any]:
+    """The batch in one write transaction, once more if the database connection died under it
+    (a failover, pg_terminate_backend): the batch is idempotent by its op ids, so even a
+    commit that went through before the connection died is answered right (duplicates)."""
+    try:
+        with ctx.db.write() as session:
+            return sync_core.exchange(session, me, cursor, ops)
+    except sa.exc.DBAPIError as e:
+        if not e.connection_invalidated:
+            raise
+    with ctx.db.write() as session:
+        return sync_core.exchange(session, me, cursor, ops)
 
 
 async def sync(request: Request) -> Response:
@@ -132,6 +150,7 @@ async def sync(request: Request) -> Response:
     (0 = create), data}]}. A follow_up op names a session of the sender's and carries {"done":
     true} or {"follow_up_on": "YYYY-MM-DD"}. `member` (optional) is the id of the member the
     phone sends for: when someone else is signed in, 409 member_changed and nothing is written.
+    An op_id twice in one batch is 400 and nothing is written.
     Header X-CSRF-Token is required. Per op the answer is {op_id, status:
     applied|duplicate|conflict|rejected, version, reason, message, fields}; then changes
     {households, sessions, villages} after the cursor that this member may see (500 at most;
@@ -164,7 +183,8 @@ async def sync(request: Request) -> Response:
       "200":
         description: One result per op, the changes after the cursor, the new cursor.
       "400":
-        description: The body is not JSON, not gzip, or not of this shape.
+        description: The body is not JSON, not gzip, or not of this shape, or it names one
+          op_id twice (nothing is written).
       "401":
         description: Not signed in (the app keeps its data and asks to sign in again).
       "403":
@@ -173,13 +193,37 @@ async def sync(request: Request) -> Response:
         description: The phone sends for another member than the one signed in.
       "413":
         description: More than 200 ops or more than 256 KB.
+      "503":
+        description: The database could not be reached for a moment; send the same batch
+          again after Retry-After.
     """
     # The body is read here, with its limits and gzip, and handed to the view unparsed: the
     # view parses it once it knows the member.
     request.state.sync_body = await _read_body(request)
     scope = dict(request.scope)
     scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
-    return await _sync(Request(scope, request.receive))
+    async with _senders():
+        return await _sync(Request(scope, request.receive))
+
+
+# Batches of one process that may be in the thread pool at once. Their writes take turns
+# anyway (SQLite's one writer; the sync counter's row lock on PostgreSQL), so more would only
+# hold threads and connections while they wait: with 200 phones they took all 40 threads, and
+# a resident's guide page made afresh waited seconds behind them. The rest wait here, on the
+# event loop, in the order they came.
+SENDERS = 8
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _senders() -> anyio.Semaphore:
+    """The gate of the running event loop (a test may run several loops, one after another)."""
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = anyio.Semaphore(SENDERS)
+    return gate
 
 
 async def _read_body(request: Request) -> bytes | AppError:
@@ -238,4 +282,26 @@ def _parse(raw: bytes) -> tuple[int, list[Any], str | None]:
     member = data.get("member")
     if member is not None and (not isinstance(member, str) or unreadable(member) is not None):
         raise BadRequest(fields={"member": gettext("This is not a valid identifier.")})
+    _refuse_repeats(ops)
     return cursor, ops, member
+
+
+def _refuse_repeats(ops: list[Any]) -> None:
+    """A batch that names one op id twice is refused whole, before anything is written: the
+    phone's outbox is keyed by op id and never sends that, so the two may differ, and
+    answering "duplicate" to the second would have the phone drop a change never stored."""
+    seen: set[uuid.UUID] = set()
+    for i, raw in enumerate(ops):
+        op_id = raw.get("op_id") if isinstance(raw, dict) else None
+        if not isinstance(op_id, str):
+            continue
+        try:
+            key = uuid.UUID(op_id)
+        except ValueError:
+            continue  # rejected with the op, as invalid
+        if key in seen:
+            raise BadRequest(
+                gettext("The same change is in this batch twice. Nothing was saved."),
+                fields={f"ops.{i}.op_id": gettext("This change is in the batch twice.")},
+            )
+        seen.add(key)
