@@ -422,10 +422,32 @@ def _plain(tokens: list[Token]) -> str:
     return nfc("".join(words))
 
 
+# The last parse of each directory, by the names and bytes of its files: `load-guides` run
+# again on unchanged files (each test's catalogue, a restart) does not parse them again.
+_PARSED: dict[Path, tuple[str, list[GuideSource]]] = {}
+_PARSED_LOCK = threading.Lock()
+
+
 def parse_directory(directory: Path) -> list[GuideSource]:
-    """Every guide file of a directory; all problems are reported together."""
+    """Every guide file of a directory; all problems are reported together. The sources are
+    shared with the next call while no file changes: read them, do not change them."""
     if not directory.is_dir():
         raise RuntimeError(f"Directory '{directory}' does not exist")
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*.md")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    stats = digest.hexdigest()
+    with _PARSED_LOCK:
+        kept = _PARSED.get(directory.resolve())
+    if kept and kept[0] == stats:
+        return kept[1]
+    sources = _parse_directory(directory)
+    with _PARSED_LOCK:
+        _PARSED[directory.resolve()] = (stats, sources)
+    return sources
+
+
+def _parse_directory(directory: Path) -> list[GuideSource]:
     sources, problems = [], []
     for path in sorted(directory.glob("*.md")):
         if path.name == "README.md":  # the notes on writing guides, not a guide

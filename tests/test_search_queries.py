@@ -3,12 +3,17 @@ two topics at once. The guide named beside each query must come first."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from bench._common import postgres
 from server.db import Database
 from server.guides import load_guides, search_guides
+from server.migrate import migrate
 
 TABLE = Path(__file__).with_name("search_queries.tsv")
 QUERIES = [
@@ -18,11 +23,21 @@ QUERIES = [
 ]
 
 
-@pytest.fixture
-def loaded(db: Database) -> Database:
-    with db.write() as s:
-        load_guides(s)
-    return db
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """The shipped catalogue loaded once for every query (the queries only read)."""
+    admin_url = os.environ.get("TEST_DATABASE_URL")
+    with ExitStack() as stack:
+        if admin_url:
+            url = stack.enter_context(postgres(admin_url))
+        else:
+            url = f"sqlite:///{tmp_path_factory.mktemp('queries') / 'catalogue.sqlite3'}"
+        migrate(url)
+        db = Database(url)
+        stack.callback(db.dispose)
+        with db.write() as s:
+            load_guides(s)
+        yield db
 
 
 def test_the_table_has_enough_queries() -> None:
