@@ -20,13 +20,13 @@ export function go(hash) {
 }
 
 // Draw the screen of the current hash. `redraw` keeps the scroll position and leaves a screen
-// alone while its form has unsaved input (the volunteer's half-filled form wins). A redraw is
-// drawn off-screen and put in place only if nobody typed meanwhile: reading 3,000 households
-// takes long enough for the volunteer to start typing in the screen being replaced.
+// alone while its form has unsaved input (the volunteer's half-filled form wins). Every screen is
+// drawn off-screen and put in place when it is ready: screens draw after reading IndexedDB
+// (3,000 households take a while), so an older drawing can finish after a newer one and must not
+// cover it, nor wipe what the volunteer has started typing meanwhile.
 export async function route({ redraw = false } = {}) {
-  const live = document.getElementById("screen");
-  if (redraw && live.dataset.dirty === "true") return;
-  const main = redraw ? live.cloneNode(false) : live;
+  if (redraw && document.getElementById("screen").dataset.dirty === "true") return;
+  const main = document.getElementById("screen").cloneNode(false);
   const ticket = ++started;
   const scroll = window.scrollY;
   for (const [pattern, render] of ROUTES) {
@@ -38,15 +38,12 @@ export async function route({ redraw = false } = {}) {
         mount(main, h("p", { class: "alert", role: "alert" }, _("Something went wrong. Please reload the app.")));
         console.error(error);
       }
-      if (redraw) {
-        // Outdated (another drawing started since) or typed into meanwhile: drop this one.
-        if (ticket !== started || live.dataset.dirty === "true" || !live.isConnected) return;
-        live.replaceWith(main);
-      } else if (ticket < shown) {
-        // Screens draw after reading IndexedDB: an older call can finish after a newer one
-        // (the volunteer tapped "add a household") and cover it.
-        return route();
-      }
+      const live = document.getElementById("screen");
+      // A newer screen is already shown: this one is outdated.
+      if (ticket < shown) return;
+      // A redraw gives way to any drawing started since, and to a screen typed into meanwhile.
+      if (redraw && (ticket !== started || live.dataset.dirty === "true")) return;
+      live.replaceWith(main);
       shown = ticket;
       main.dataset.dirty = "false";
       if (!rendered.has(main)) {

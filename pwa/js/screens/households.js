@@ -33,7 +33,10 @@ export async function renderList(main) {
     more.hidden = shown >= found.length;
     more.textContent = _("Show %(n)s more", { n: formatNumber(Math.min(PAGE, found.length - shown)) });
   };
-  more.onclick = showMore;
+  more.onclick = () => {
+    main.dataset.dirty = "true"; // the longer list stays: a redraw would fold it back to 50
+    showMore();
+  };
   const fill = (query) => {
     found = findHouseholds(households, query);
     shown = 0;
