@@ -1,10 +1,12 @@
 """Guide pages and the catalogue, kept whole for visitors who are not signed in: the same bytes
 for everyone, a 304 for a phone that has them, no cookie, and never a page that is out of date
-after a guide changes (server/web/page_cache.py)."""
+after a guide changes; and kept per role for members, each response with its own form token
+(server/web/page_cache.py)."""
 
 from __future__ import annotations
 
 import gzip
+import re
 from datetime import date
 
 import pytest
@@ -112,7 +114,7 @@ def test_a_change_by_another_process_shows_within_the_ttl(
     app: Starlette, client: TestClient, db: Database, world: World, signed_in: bool
 ) -> None:
     _catalogue(db)
-    if signed_in:  # the page is made afresh, from the guide kept beside the page cache
+    if signed_in:  # the page kept for the role, with its own TTL check
         login(client, world.phone("vol_a"))
     assert "Cập nhật ngày 3/1/2025" not in client.get(PAGE).text
     # Another process (langso load-guides, SQL by hand) writes nothing this process hears of.
@@ -130,3 +132,44 @@ def test_only_a_page_with_a_form_sets_the_token_cookie(client: TestClient, db: D
     login_page = client.get("/login")
     assert "langso_csrf=" in login_page.headers["set-cookie"]
     assert 'name="csrf_token"' in login_page.text
+
+
+def _form_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no form token in the page"
+    return found.group(1)
+
+
+def test_members_of_one_role_share_the_page_each_with_a_token_of_their_own(
+    app: Starlette, db: Database, world: World
+) -> None:
+    """The page kept for a role carries each member's own masked token, which signs that
+    member out; another role gets its own menu; a session signed out gets a visitor's page."""
+    _catalogue(db)
+    with (
+        TestClient(app, follow_redirects=False) as coord_a,
+        TestClient(app, follow_redirects=False) as coord_b,
+        TestClient(app, follow_redirects=False) as volunteer,
+        TestClient(app) as reader,
+    ):
+        for client, who in ((coord_a, "coord_a"), (coord_b, "coord_b"), (volunteer, "vol_a")):
+            login(client, world.phone(who))
+        first, second = coord_a.get(PAGE).text, coord_a.get(PAGE).text
+        other = coord_b.get(PAGE).text
+        assert all('href="/console/members"' in page for page in (first, second, other))
+        tokens = {_form_token(page) for page in (first, second, other)}
+        assert len(tokens) == 3  # masked afresh for every response, kept page or not
+        own = volunteer.get(PAGE).text
+        assert 'action="/logout"' in own and 'href="/console/members"' not in own
+        assert 'action="/logout"' not in reader.get(PAGE).text
+
+        session = coord_b.cookies["langso_session"]
+        assert post_token(coord_b, "/logout", _form_token(other)).status_code == 303
+        coord_b.cookies.set("langso_session", session)  # the old cookie, sent again
+        after = coord_b.get(PAGE).text
+        assert 'action="/logout"' not in after
+        assert 'action="/logout"' in coord_a.get(PAGE).text  # the others stay signed in
+
+
+def post_token(client: TestClient, url: str, token: str):
+    return client.post(url, data={"csrf_token": token})
