@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -106,3 +107,17 @@ def machine_reference(rounds: int = 5) -> float:
         conn.close()
         best = min(best, time.perf_counter() - t)
     return best * 1000
+
+
+def write_block(name: str, title: str, text: str) -> None:
+    """Put `text`, dated, between the `<!-- name -->` markers of BENCHMARKS.md (a section
+    `title` added at its end if they are missing)."""
+    mark, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    path = ROOT / "BENCHMARKS.md"
+    doc = path.read_text()
+    block = f"{mark}\n```\n{time.strftime('%Y-%m-%d', time.gmtime())}: {text.strip()}\n```\n{end}"
+    if mark in doc and end in doc:
+        doc = re.sub(re.escape(mark) + ".*?" + re.escape(end), lambda _: block, doc, flags=re.S)
+    else:
+        doc = doc.rstrip("\n") + f"\n\n## {title}\n\n{block}\n"
+    path.write_text(doc)

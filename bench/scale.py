@@ -18,7 +18,6 @@ import argparse
 import os
 import platform
 import random
-import re
 import resource
 import statistics
 import sys
@@ -37,15 +36,13 @@ from server.db import Database
 from server.guides import load_guides
 from server.migrate import migrate
 
-from ._common import app_env, cpu_seconds, machine_reference, postgres
+from ._common import app_env, cpu_seconds, machine_reference, postgres, write_block
 from ._fleet import Server, Tally, add_volunteer, run_phones, stored_once
 
 COMMUNES, PER_COMMUNE, VILLAGES = 20, 10, 3
 READERS = 50
 PASSWORD = "bench password 2026"
 SLUGS = sorted(p.stem for p in (ROOT / "server/content/guides").glob("*.md") if p.stem != "README")
-MARK = "<!-- bench-scale -->"
-END = "<!-- /bench-scale -->"
 
 
 @dataclass
@@ -76,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     text = report(runs)
     print(text)
     if not args.no_write:
-        write(text)
+        write_block("bench-scale", "Raw output of `make bench-scale`", text)
     failed = [p for r in runs for p in r.problems]
     if failed:
         raise SystemExit("bench-scale failed: " + "; ".join(failed))
@@ -245,18 +242,6 @@ def report(runs: list[Run]) -> str:
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def write(text: str) -> None:
-    """Put the figures between the markers of BENCHMARKS.md (added at its end if missing)."""
-    path = ROOT / "BENCHMARKS.md"
-    doc = path.read_text()
-    block = f"{MARK}\n```\n{time.strftime('%Y-%m-%d', time.gmtime())}: {text}\n```\n{END}"
-    if MARK in doc and END in doc:
-        doc = re.sub(re.escape(MARK) + ".*?" + re.escape(END), lambda _: block, doc, flags=re.S)
-    else:
-        doc = doc.rstrip("\n") + f"\n\n## Raw output of `make bench-scale`\n\n{block}\n"
-    path.write_text(doc)
 
 
 if __name__ == "__main__":
