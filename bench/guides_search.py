@@ -1,6 +1,6 @@
 """Guide search: query latency (p50/p95) over the shipped guides plus 500 generated ones.
 
-A fresh migrated SQLite file (and PostgreSQL when BENCH_DATABASE_URL is set) gets the 17
+A fresh migrated SQLite file (and PostgreSQL when BENCH_DATABASE_URL is set) gets the
 shipped guides and 500 generated ones (random Vietnamese words in title, keywords, summary and
 steps), loaded by load_guides, which fills the full-text index. Then villagers' queries from
 tests/search_queries.tsv (with typos and unfinished words) are timed through search_guides:
@@ -47,7 +47,7 @@ def _guides(directory: Path) -> None:
         (directory / f"tao-ra-{i}.md").write_text(
             f"---\nslug: tao-ra-{i}\nskill: public_services\ntitle: {words(6).capitalize()}\n"
             f"title_en: Generated guide {i}\nsummary: {words(18).capitalize()}.\n"
-            f"summary_en: A generated guide.\nsource_url: https://example.gov.vn/{i}\n"
+            f"summary_en: A generated guide.\nsources: [https://example.gov.vn/{i}]\n"
             f"reviewed_on: 2026-11-01\nkeywords: [{words(2)}, {words(1)}]\n---\n\n"
             f"## Cần chuẩn bị\n\n- {words(8).capitalize()}.\n\n## Các bước\n\n{steps}\n\n"
             f"## Khi gặp vướng mắc\n\n- {words(10).capitalize()}.\n",
@@ -75,9 +75,10 @@ def _run(label: str, url: str, directory: Path) -> None:
                 search_guides(s, q, "vi")
                 times.append((time.perf_counter() - start) * 1000)
     db.dispose()
+    guides = [path for path in directory.glob("*.md") if path.name != "README.md"]
     q = statistics.quantiles(times, n=20)
     print(
-        f"{label}: {GENERATED + 17} guides, {len(times)} queries: "
+        f"{label}: {len(guides)} guides, {len(times)} queries: "
         f"p50 {statistics.median(times):.2f} ms, p95 {q[18]:.2f} ms"
     )
 
