@@ -196,8 +196,17 @@ export async function flush(memberId, { force = false } = {}) {
     }
     changed();
   };
-  if (navigator.locks) await navigator.locks.request(LOCK, { ifAvailable: true }, run);
-  else await run(true);
+  if (!navigator.locks) await run(true);
+  else if (!force) await navigator.locks.request(LOCK, { ifAvailable: true }, run);
+  else {
+    // "Send now" waits for another tab's send to end (a tab closing, say) rather than doing
+    // nothing; at most 10 s, for a tab that hangs.
+    try {
+      await navigator.locks.request(LOCK, { signal: AbortSignal.timeout(10000) }, run);
+    } catch (error) {
+      if (error?.name !== "TimeoutError" && error?.name !== "AbortError") throw error;
+    }
+  }
 }
 
 // The body of a bootstrap, read as it arrives: `onProgress(n)` with the households read so far.
