@@ -25,8 +25,9 @@ export function go(hash) {
 // (3,000 households take a while), so an older drawing can finish after a newer one and must not
 // cover it, nor wipe what the volunteer has started typing meanwhile.
 export async function route({ redraw = false } = {}) {
-  if (redraw && document.getElementById("screen").dataset.dirty === "true") return;
-  const main = document.getElementById("screen").cloneNode(false);
+  const current = document.getElementById("screen");
+  if (redraw && current.dataset.dirty === "true") return;
+  const main = current.cloneNode(false);
   const ticket = ++started;
   const scroll = window.scrollY;
   for (const [pattern, render] of ROUTES) {

@@ -201,8 +201,9 @@ export async function flush(memberId, { force = false } = {}) {
   else {
     // "Send now" waits for another tab's send to end (a tab closing, say) rather than doing
     // nothing; at most 10 s, for a tab that hangs.
+    const signal = AbortSignal.timeout ? AbortSignal.timeout(10000) : undefined; // older browsers wait
     try {
-      await navigator.locks.request(LOCK, { signal: AbortSignal.timeout(10000) }, run);
+      await navigator.locks.request(LOCK, { signal }, run);
     } catch (error) {
       if (error?.name !== "TimeoutError" && error?.name !== "AbortError") throw error;
     }

@@ -13,7 +13,6 @@ from ..errors import NotFound
 from ..i18n import gettext
 from ..models import Member, Role
 from . import SESSION_COOKIE, Ctx, view
-from .page_cache import READERS
 
 
 def safe_next(target: str | None, default: str) -> str:
@@ -142,7 +141,7 @@ def logout(ctx: Ctx) -> Response:
     if token:
         with ctx.db.write() as session:
             accounts.end_session(session, token)
-        READERS.forget(token)
+        ctx.request.app.state.pages.readers.forget(token)
     response = RedirectResponse("/login", 303)
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
     response.delete_cookie(MEMBER_COOKIE, samesite="lax")

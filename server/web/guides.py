@@ -31,9 +31,9 @@ def _lang(ctx: Ctx) -> str:
     return lang
 
 
-# The guide each (slug, language) shows, for readers the page cache does not serve (signed in,
-# or with a query): kept like a page (page_cache.py), until a guide changes in this process or
-# the page cache's TTL passes, for changes made by another one.
+# The guide each (slug, language) shows, for readers the page cache does not serve (a session
+# that has ended, or a query): kept like a page (page_cache.py), until a guide changes in this
+# process or the page cache's TTL passes, for changes made by another one.
 _FOUND: LRUCache[tuple[str, str], tuple[int, float, GuideView]] = LRUCache(maxsize=500)
 _FOUND_LOCK = threading.Lock()
 

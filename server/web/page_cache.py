@@ -64,9 +64,40 @@ class Page:
         return Response(self.body, headers=headers, media_type=self.media_type)
 
 
+class Readers:
+    """The role each session cookie stands for on the public pages, kept READER_TTL seconds
+    ("" when it signs nobody in)."""
+
+    def __init__(self, maxsize: int = 10_000, ttl: float = READER_TTL) -> None:
+        self._roles: TTLCache[str, str] = TTLCache(maxsize=maxsize, ttl=ttl)
+        self._lock = threading.Lock()
+
+    async def role(self, request: Request, token: str) -> str:
+        key = token_hash(token)
+        with self._lock:
+            role = self._roles.get(key)
+        if role is None:
+            role = await run_in_threadpool(self._look_up, request, token)
+            with self._lock:
+                self._roles[key] = role
+        return role
+
+    @staticmethod
+    def _look_up(request: Request, token: str) -> str:
+        with request.app.state.db.read() as session:
+            member = member_for_token(session, token)
+        return str(member.role) if member is not None else ""
+
+    def forget(self, token: str) -> None:
+        """The session has ended here (sign-out): its pages go back to a visitor's at once."""
+        with self._lock:
+            self._roles.pop(token_hash(token), None)
+
+
 class PageCache:
     def __init__(self, maxsize: int = 256, ttl: float = TTL) -> None:
         self.ttl = ttl
+        self.readers = Readers()
         self._pages: LRUCache[tuple[str, ...], Page] = LRUCache(maxsize=maxsize)
         self._lock = threading.Lock()  # LRUCache itself is not thread-safe
 
@@ -98,39 +129,6 @@ class PageCache:
         return page
 
 
-class Readers:
-    """The role each session cookie stands for on the public pages, kept READER_TTL seconds
-    ("" when it signs nobody in)."""
-
-    def __init__(self, maxsize: int = 10_000, ttl: float = READER_TTL) -> None:
-        self._roles: TTLCache[str, str] = TTLCache(maxsize=maxsize, ttl=ttl)
-        self._lock = threading.Lock()
-
-    async def role(self, request: Request, token: str) -> str:
-        key = token_hash(token)
-        with self._lock:
-            role = self._roles.get(key)
-        if role is None:
-            role = await run_in_threadpool(self._look_up, request, token)
-            with self._lock:
-                self._roles[key] = role
-        return role
-
-    @staticmethod
-    def _look_up(request: Request, token: str) -> str:
-        with request.app.state.db.read() as session:
-            member = member_for_token(session, token)
-        return str(member.role) if member is not None else ""
-
-    def forget(self, token: str) -> None:
-        """The session has ended here (sign-out): its pages go back to a visitor's at once."""
-        with self._lock:
-            self._roles.pop(token_hash(token), None)
-
-
-READERS = Readers()
-
-
 def content_version(request: Request) -> tuple[int, str]:
     """What the kept pages are made of besides the request: the guides and the glossary."""
     return guides.changes(), request.app.state.glossary.loaded.digest
@@ -157,7 +155,7 @@ def cached(queries: Collection[str] = ("",)) -> Callable[[Endpoint], Endpoint]:
                 return await endpoint(request)
             token = request.cookies.get(SESSION_COOKIE)
             if token:
-                role = await READERS.role(request, token)
+                role = await cache.readers.role(request, token)
                 if not role:  # a session that has ended: the page as it is made for it
                     return await endpoint(request)
                 return await _member_page(request, endpoint, cache, (*key, role))
