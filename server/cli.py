@@ -83,6 +83,20 @@ def _load_guides(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _check_sources(args: argparse.Namespace, _settings: Settings) -> int:
+    from .guides import CONTENT_DIR, GuideError, parse_directory
+    from .source_check import check_pages, cited_pages, report
+
+    try:
+        guides = parse_directory(args.directory or CONTENT_DIR)
+    except GuideError as e:
+        print(e, file=sys.stderr)
+        return 1
+    findings = check_pages(cited_pages((g.slug, g.sources) for g in guides), timeout=args.timeout)
+    print(report(findings))
+    return 1 if any(f.verdict in ("broken", "moved") for f in findings) else 0
+
+
 def _vapid_keys(_args: argparse.Namespace, _settings: Settings) -> int:
     from .push import new_vapid_keys
 
@@ -218,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
         "--directory", type=Path, help="guide files to load instead of the shipped ones"
     )
     lg.set_defaults(func=_load_guides)
+    cs = sub.add_parser(
+        "check-sources", help="ask every official page the guides cite whether it still answers"
+    )
+    cs.add_argument("--directory", type=Path, help="guide files to check instead of the shipped")
+    cs.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for each page")
+    cs.set_defaults(func=_check_sources)
     sub.add_parser("vapid-keys", help="print a new key pair for web push").set_defaults(
         func=_vapid_keys
     )
