@@ -8,7 +8,8 @@ with internet) before checking the guides it names, then `reviewed_on` follows a
 Each address is asked once (HEAD, or GET where a server refuses HEAD), redirects followed:
 - broken: no answer, a TLS error or a 4xx/5xx status: the guide cites a page that is gone;
 - moved: it ends on another host, or on a home page when it was a page: most likely gone too;
-- home page: the address itself is a site's home page, where a reader cannot find the fact.
+- home page: the address itself is a site's home page: right for the portal where the reader
+  does the step, but a fact needs the page that states it.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def check_page(url: str, timeout: float = 15.0) -> Finding:
     if _is_home(final) and not _is_home(url):
         return Finding(url, "moved", f"now sends to the home page {final}")
     if _is_home(url):
-        return Finding(url, "home page", "cite the page that states the fact")
+        return Finding(url, "home page", "the step may be done here, a fact needs its own page")
     return Finding(url, "ok", f"HTTP {answer.status_code}")
 
 
