@@ -92,7 +92,7 @@ def _check_sources(args: argparse.Namespace, _settings: Settings) -> int:
     except GuideError as e:
         print(e, file=sys.stderr)
         return 1
-    findings = check_pages(cited_pages((g.slug, g.sources) for g in guides), timeout=args.timeout)
+    findings = check_pages(cited_pages(guides), timeout=args.timeout)
     print(report(findings))
     return 1 if any(f.verdict in ("broken", "moved") for f in findings) else 0
 

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .guides import GuideSource
+
 USER_AGENT = "LangSo-source-check/1 (guide review)"
 REFUSE_HEAD = {403, 405, 501}  # servers that answer GET but not HEAD
 
@@ -82,12 +84,12 @@ def check_pages(
     return findings
 
 
-def cited_pages(guides: Iterable[tuple[str, list[dict[str, str]]]]) -> dict[str, list[str]]:
-    """(slug, sources) pairs -> each address with the guides that cite it."""
+def cited_pages(guides: Iterable[GuideSource]) -> dict[str, list[str]]:
+    """Each address the guides cite, with the slugs of the guides citing it."""
     cited: dict[str, list[str]] = {}
-    for slug, sources in guides:
-        for source in sources:
-            cited.setdefault(source["url"], []).append(slug)
+    for guide in guides:
+        for source in guide.sources:
+            cited.setdefault(source["url"], []).append(guide.slug)
     return cited
 
 

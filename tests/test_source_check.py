@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -104,7 +103,6 @@ def test_the_command_names_the_guide_whose_page_is_gone_and_fails(tmp_path: Path
     cited = f"sources:\n  - url: https://127.0.0.1:{port}/tin-tuc/ho-so\n  - https://127.0.0.1:{port}/\n"
     text = re.sub(r"sources:\n(  .*\n)+", cited, text, count=1)
     (guides / original.name).write_text(text, encoding="utf-8")
-    shutil.copy(CONTENT_DIR / "README.md", guides / "README.md")
     env = {**os.environ, "SECRET_KEY": "check-sources", "LANGSO_VAR": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-m", "server", "check-sources", "--directory", str(guides)],
